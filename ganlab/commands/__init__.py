@@ -1,0 +1,1 @@
+"""Core CLI subcommands; each module exposes a ``COMMANDS`` list."""

@@ -1,0 +1,7 @@
+"""``ganlab prepare`` and ``ganlab inspect`` (dataset commands)."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []

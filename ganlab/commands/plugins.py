@@ -1,0 +1,7 @@
+"""``ganlab list-plugins``."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []

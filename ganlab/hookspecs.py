@@ -1,0 +1,112 @@
+"""The hooks a ganlab plugin can implement.
+
+Every hook is a *registration* hook: it is called once with a ``register``
+callback and calls it once per component it provides::
+
+    from ganlab import hookimpl
+
+    @hookimpl
+    def register_losses(register):
+        register("my_loss", MyLoss, description="My paper's loss")
+
+``register(name, factory, *, description=None)`` records the component under
+``name`` together with the plugin (and distribution) that provided it. The
+factory is only called when an experiment uses the component, with the
+``params`` block of the experiment as keyword arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import pluggy
+
+PROJECT_NAME = "ganlab"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+class Register(Protocol):
+    """The callback passed to every ``register_*`` hook."""
+
+    def __call__(self, name: str, factory: Any, *, description: str | None = None) -> None:
+        """Record ``factory`` under ``name``."""
+
+
+@hookspec
+def register_datasets(register: Register) -> None:
+    """Register dataset factories.
+
+    Contract: ``factory(**params)`` returns a :class:`ganlab.data.Dataset`:
+    an object with ``prepare(workers=None, overwrite=False)`` that turns the
+    raw files named by its params (``source``) into sharded TFRecords plus a
+    ``dataset.json`` manifest (in ``tfrecords``), ``is_prepared()``,
+    ``image_shape`` (height, width, channels) and ``load(split=None)`` that
+    returns an *unbatched* ``tf.data.Dataset`` of float32 images in [-1, 1]
+    with a static shape. The core batches, shuffles and prefetches.
+    Most plugins subclass :class:`ganlab.data.TFRecordImageDataset` and only
+    say how to list and decode their raw files.
+    """
+
+
+@hookspec
+def register_architectures(register: Register) -> None:
+    """Register GAN architectures (generator/discriminator pairs).
+
+    Contract: ``factory(image_shape=(h, w, c), **params)`` returns a
+    :class:`ganlab.Architecture`: an object with ``latent_dim``,
+    ``latent_distribution`` (``"normal"`` or ``"uniform"``),
+    ``build_generator()`` returning a ``keras.Model`` mapping
+    ``(batch, latent_dim)`` latents to ``(batch, h, w, c)`` images in
+    [-1, 1], and ``build_discriminator()`` returning a ``keras.Model`` mapping
+    images to ``(batch, 1)`` logits. The builders are called inside the
+    distribution strategy's scope. An experiment may take the generator from
+    one architecture and the discriminator from another.
+    """
+
+
+@hookspec
+def register_losses(register: Register) -> None:
+    """Register paired GAN losses.
+
+    Contract: ``factory(**params)`` returns a :class:`ganlab.GANLoss`: an
+    object with ``discriminator_loss(inputs)`` and ``generator_loss(inputs)``,
+    each taking a :class:`ganlab.LossInputs` (real and generated images, the
+    discriminator's logits on both, the discriminator itself, so gradient
+    penalties fit) and returning a scalar: the mean over the replica's batch.
+    The engine handles replica scaling and mixed-precision loss scaling.
+    """
+
+
+@hookspec
+def register_callbacks(register: Register) -> None:
+    """Register training callbacks.
+
+    Contract: ``factory(**params)`` returns a ``keras.callbacks.Callback``.
+    The engine drives it with the standard Keras hooks; ``self.model`` is a
+    :class:`ganlab.GAN` whose ``generator``, ``discriminator`` and ``run``
+    (a :class:`ganlab.RunContext`: run directory, fixed latent bank,
+    TensorBoard writer) are available from ``on_train_begin`` on. Epoch logs
+    hold ``d_loss``, ``g_loss``, ``d_real``, ``d_fake``, ``lr_g`` and ``lr_d``.
+    """
+
+
+@hookspec
+def register_metrics(register: Register) -> None:
+    """Register generator metrics.
+
+    Contract: ``factory(**params)`` returns an object with a ``name`` and
+    ``compute(generate, dataset)`` where ``generate(n)`` returns ``n`` images
+    in [-1, 1] and ``dataset`` is the experiment's unbatched image dataset;
+    it returns a ``dict[str, float]`` of scores.
+    """
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add subcommands to the ``ganlab`` CLI.
+
+    ``cli`` is the top-level ``click.Group``; add commands with
+    ``@cli.command()``.
+    """
