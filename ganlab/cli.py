@@ -43,7 +43,9 @@ class CliState:
             )
         return self._loaded[local]
 
-    def load_and_warn(self, extra: Sequence[str] = (), base_dir: Path | None = None) -> LoadedPlugins:
+    def load_and_warn(
+        self, extra: Sequence[str] = (), base_dir: Path | None = None
+    ) -> LoadedPlugins:
         """Like :meth:`load`, printing a warning per broken plugin to stderr."""
         loaded = self.load(extra, base_dir)
         for line in plugin_warnings(loaded):

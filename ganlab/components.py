@@ -47,6 +47,7 @@ def check_components(experiment: Experiment, registry: Registry) -> None:
     Raises:
         PluginError: A name is unknown or ambiguous.
         ConfigError: Params that the factory does not accept, or missing ones.
+
     """
     problems: list[Problem] = []
     for selection in selections(experiment):

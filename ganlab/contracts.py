@@ -24,6 +24,7 @@ class Architecture(Protocol):
         latent_dim: Length of the generator's latent input.
         latent_distribution: ``"normal"`` (N(0, 1)) or ``"uniform"`` (U(-1, 1)),
             the prior the engine samples latents from.
+
     """
 
     latent_dim: int
@@ -47,6 +48,7 @@ class LossInputs:
         fake_logits: Discriminator logits on ``generated_data`` (float32).
         discriminator: The discriminator model, for gradient penalties.
         latents: The latents ``generated_data`` came from.
+
     """
 
     real_data: Any
@@ -88,6 +90,7 @@ class RunContext:
         summary_writer: A ``tf.summary`` writer for the run's TensorBoard folder.
         seed: The experiment seed.
         extras: Room for plugins to share state across callbacks.
+
     """
 
     run_dir: Path

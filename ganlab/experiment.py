@@ -136,6 +136,7 @@ class Experiment:
         path: The file it came from (``None`` when built from data).
         config: The resolved config: defaults filled in, overrides applied.
         overrides: The ``--set`` strings applied.
+
     """
 
     path: Path | None
@@ -172,6 +173,7 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experime
     Raises:
         ConfigError: The file is missing, not YAML, or invalid; the message
             lists every problem with key path and line.
+
     """
     path = Path(path)
     try:
@@ -246,6 +248,7 @@ def parse_yaml(text: str, where: str) -> tuple[Any, dict[str, int]]:
 
     Raises:
         ConfigError: Not valid YAML, or a tag that would build a Python object.
+
     """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -288,6 +291,7 @@ def apply_override(data: dict[str, Any], override: str) -> str:
 
     Raises:
         ConfigError: The override is malformed or walks through a non-container.
+
     """
     key, sep, raw = override.partition("=")
     if not sep or not key.strip():

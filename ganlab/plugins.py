@@ -46,6 +46,7 @@ class PluginRecord:
         hooks: Hook names the plugin implements.
         error: Why the plugin failed to load, or ``None``.
         warnings: Problems that did not stop it loading (misspelled hooks).
+
     """
 
     name: str
@@ -158,6 +159,7 @@ def import_local_plugin(target: str, base_dir: Path | None = None) -> ModuleType
     Args:
         target: ``package.module`` or a path to a Python file.
         base_dir: Folder that relative file paths are relative to.
+
     """
     looks_like_path = target.endswith(".py") or os.sep in target or "/" in target
     if not looks_like_path:
@@ -200,6 +202,7 @@ def load_plugins(
 
     Returns:
         The plugin manager, a record per plugin and the registry.
+
     """
     blocked = set(disabled) | disabled_from_environment()
     manager = new_plugin_manager()

@@ -30,6 +30,7 @@ class Component:
         plugin: The plugin (entry-point or local module name) that registered it.
         distribution: The Python distribution that ships the plugin, if any.
         version: The distribution's version, if any.
+
     """
 
     kind: str
@@ -54,6 +55,7 @@ class Registry:
     Attributes:
         broken_plugins: ``name: reason`` of plugins that failed to load, so
             unknown-name errors can point at them.
+
     """
 
     _components: dict[str, dict[str, list[Component]]] = field(
@@ -83,6 +85,7 @@ class Registry:
         Raises:
             PluginError: The name is unknown (with suggestions) or provided by
                 more than one plugin (naming both).
+
         """
         plugin, _, name = ref.rpartition(":")
         providers = self._components[kind].get(name, [])
@@ -107,6 +110,7 @@ class Registry:
             ConfigError: The factory rejected the params (``TypeError`` or
                 ``ValueError`` from the factory).
             PluginError: The factory failed in any other way.
+
         """
         component = self.resolve(kind, ref)
         try:

@@ -32,6 +32,7 @@ class Field:
         schema: For mappings: the schema of the nested keys.
         items: For lists: the field every item must match.
         open_mapping: For mappings: any keys accepted (component params).
+
     """
 
     types: tuple[type, ...]
