@@ -1,0 +1,311 @@
+"""The DCGAN architecture of Radford, Metz & Chintala (2015).
+
+"Unsupervised Representation Learning with Deep Convolutional Generative
+Adversarial Networks", https://arxiv.org/abs/1511.06434, and the authors'
+released Theano code (``Newmu/dcgan_code``, ``faces/train_uncond_dcgan.py``).
+
+Defaults follow the paper and that code:
+
+- No pooling and no hidden fully connected layers: the generator up-samples
+  with stride-2 transposed convolutions, the discriminator down-samples with
+  stride-2 convolutions.
+- Batch normalization in both networks, except on the generator's output
+  layer and the discriminator's input layer.
+- ReLU in the generator with a tanh output; LeakyReLU(0.2) in the
+  discriminator, whose last layer is a single linear unit (a *logit*: the
+  loss applies the sigmoid, see the loss plugins).
+- Weights drawn from N(0, 0.02); batch-norm scales (gamma) from N(1, 0.02) and
+  offsets (beta) zero, as ``gain_ifn``/``bias_ifn`` in the released code.
+- z ~ U(-1, 1) with 100 dimensions; 5×5 kernels; no convolution biases (batch
+  norm's beta is the only shift, as in the released code: a bias right before
+  batch norm is cancelled by its mean subtraction anyway).
+
+Filter progression (``b`` = base filters, ``S`` = image size): a hidden
+feature map of resolution ``r`` has ``b · min(8, S / (2r))`` channels, so the
+layer just below the output always has ``b`` channels and channels double
+each time the resolution halves, capped at ``8b``.
+
+====  =====================================================  ==============
+size  generator (after projecting z to 4×4)                  up-samplings
+====  =====================================================  ==============
+32    4×4×4b → 8×8×2b → 16×16×b → 32×32×c                   3
+64    4×4×8b → 8×8×4b → 16×16×2b → 32×32×b → 64×64×c        4 (the paper)
+128   4×4×8b → 8×8×8b → 16×16×4b → 32×32×2b → 64×64×b →     5
+      128×128×c
+====  =====================================================  ==============
+
+The discriminator mirrors this: stride-2 convolutions from ``S/2 × S/2 × b``
+down to the same 4×4 map as the generator's projection, then flatten and a
+``Dense(1)`` logit.
+
+Documented departures from the released code (both match the common ports,
+e.g. ``soumith/dcgan.torch`` and ``carpedm20/DCGAN-tensorflow``):
+
+- The projection of z is normalized per channel of the 4×4 map (the
+  projection *is* a 4×4 transposed convolution of a 1×1 input), where the
+  Theano code normalized each of the 4·4·8b units separately.
+- Keras batch norm keeps moving statistics for inference; its momentum is the
+  *decay* of the moving average. The default 0.9 with epsilon 1e-5 matches
+  Torch's ``momentum=0.1`` and TF1 DCGAN ports (``decay=0.9``); Keras' own
+  default, 0.99, makes the moving statistics lag far behind a fast-changing
+  generator, so samples drawn with ``training=False`` look worse early on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ganlab import hookimpl
+from ganlab.contracts import LATENT_DISTRIBUTIONS
+
+if TYPE_CHECKING:  # keras is imported lazily: loading the plugin must stay cheap.
+    import keras
+
+IMAGE_SIZES = (32, 64, 128)
+CHANNELS = (1, 3)
+KERNEL_SIZES = (4, 5)
+NORMALIZATIONS = ("batch", "layer", "none")
+INIT_STDDEV = 0.02
+LEAKY_SLOPE = 0.2
+PROJECTION_SIZE = 4
+
+
+def filters_at(resolution: int, image_size: int, base_filters: int) -> int:
+    """Channels of a hidden feature map with the given spatial resolution.
+
+    ``base_filters`` at half the image size, doubling each time the resolution
+    halves, at most ``8 * base_filters`` (see the module docstring's table).
+    """
+    return base_filters * min(8, image_size // (2 * resolution))
+
+
+def hidden_resolutions(image_size: int) -> list[int]:
+    """Resolutions of the hidden feature maps, from 4×4 up to ``image_size / 2``."""
+    resolutions = [PROJECTION_SIZE]
+    while resolutions[-1] * 2 < image_size:
+        resolutions.append(resolutions[-1] * 2)
+    return resolutions
+
+
+class DCGAN:
+    """DCGAN generator and discriminator (Radford et al. 2015), paper defaults.
+
+    Args:
+        image_shape: ``(height, width, channels)`` of the training images, given
+            by the engine from the dataset: square, 32, 64 or 128 pixels, 1 or
+            3 channels.
+        latent_dim: Length of z (100 in the paper).
+        base_filters: Channels of the generator's last hidden layer and the
+            discriminator's first layer (64 in the paper's figure; the released
+            face model used 128).
+        generator_filters: ``base_filters`` for the generator only.
+        discriminator_filters: ``base_filters`` for the discriminator only.
+        kernel_size: 5 (the paper's figure and released code) or 4 (the
+            PyTorch/Torch ports, which avoids checkerboard-prone uneven overlap).
+        latent_distribution: ``"uniform"`` (U(-1, 1), the paper) or
+            ``"normal"`` (N(0, 1), most ports).
+        batchnorm_momentum: Decay of batch norm's moving statistics (Keras
+            convention: 0.9 here equals Torch's 0.1).
+        batchnorm_epsilon: Batch norm's variance epsilon.
+        synchronized_bn: Compute batch statistics over the global batch of all
+            replicas (``BatchNormalization(synchronized=True)``) instead of
+            each replica's share; worth it when per-replica batches are small.
+        discriminator_norm: ``"batch"`` (the paper), or ``"layer"``/``"none"``
+            for critics trained with a gradient penalty, which Gulrajani et al.
+            (2017) note is invalid with batch norm's cross-example coupling.
+
+    Raises:
+        ValueError: An unsupported image shape or parameter value.
+        TypeError: A parameter of the wrong type.
+
+    """
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        *,
+        latent_dim: int = 100,
+        base_filters: int = 64,
+        generator_filters: int | None = None,
+        discriminator_filters: int | None = None,
+        kernel_size: int = 5,
+        latent_distribution: str = "uniform",
+        batchnorm_momentum: float = 0.9,
+        batchnorm_epsilon: float = 1e-5,
+        synchronized_bn: bool = False,
+        discriminator_norm: str = "batch",
+    ) -> None:
+        self.image_shape = _check_image_shape(image_shape)
+        self.latent_dim = _positive_int("latent_dim", latent_dim)
+        self.base_filters = _positive_int("base_filters", base_filters)
+        self.generator_filters = _positive_int(
+            "generator_filters", base_filters if generator_filters is None else generator_filters)
+        self.discriminator_filters = _positive_int(
+            "discriminator_filters",
+            base_filters if discriminator_filters is None else discriminator_filters)
+        self.kernel_size = _choice("kernel_size", _positive_int("kernel_size", kernel_size),
+                                   KERNEL_SIZES)
+        self.latent_distribution = _choice(
+            "latent_distribution", latent_distribution, LATENT_DISTRIBUTIONS)
+        self.batchnorm_momentum = _fraction("batchnorm_momentum", batchnorm_momentum)
+        self.batchnorm_epsilon = _positive_float("batchnorm_epsilon", batchnorm_epsilon)
+        if not isinstance(synchronized_bn, bool):
+            raise TypeError(f"synchronized_bn must be true or false, got {synchronized_bn!r}")
+        self.synchronized_bn = synchronized_bn
+        self.discriminator_norm = _choice(
+            "discriminator_norm", discriminator_norm, NORMALIZATIONS)
+
+    def __repr__(self) -> str:
+        return (f"DCGAN(image_shape={self.image_shape}, latent_dim={self.latent_dim}, "
+                f"generator_filters={self.generator_filters}, "
+                f"discriminator_filters={self.discriminator_filters}, "
+                f"kernel_size={self.kernel_size}, "
+                f"latent_distribution={self.latent_distribution!r})")
+
+    @property
+    def image_size(self) -> int:
+        """Height (= width) of the images."""
+        return self.image_shape[0]
+
+    @property
+    def channels(self) -> int:
+        """Image channels: 1 (gray) or 3 (RGB)."""
+        return self.image_shape[2]
+
+    def build_generator(self) -> keras.Model:
+        """The generator: ``(batch, latent_dim)`` → ``(batch, h, w, c)`` in [-1, 1].
+
+        The output layer computes in float32 under a mixed-precision policy,
+        so images are never float16.
+        """
+        import keras
+
+        filters = [filters_at(r, self.image_size, self.generator_filters)
+                   for r in hidden_resolutions(self.image_size)]
+        z = keras.Input(shape=(self.latent_dim,), name="latent")
+        x = keras.layers.Dense(PROJECTION_SIZE * PROJECTION_SIZE * filters[0], use_bias=False,
+                               kernel_initializer=_weights(), name="project")(z)
+        x = keras.layers.Reshape((PROJECTION_SIZE, PROJECTION_SIZE, filters[0]),
+                                 name="project_reshape")(x)
+        x = self._batch_norm("project_bn")(x)
+        x = keras.layers.ReLU(name="project_relu")(x)
+        for index, width in enumerate(filters[1:], start=1):
+            x = self._transposed_conv(width, f"up{index}_deconv")(x)
+            x = self._batch_norm(f"up{index}_bn")(x)
+            x = keras.layers.ReLU(name=f"up{index}_relu")(x)
+        images = self._transposed_conv(self.channels, "output", activation="tanh",
+                                       dtype="float32")(x)
+        return keras.Model(z, images, name="dcgan_generator")
+
+    def build_discriminator(self) -> keras.Model:
+        """The discriminator: ``(batch, h, w, c)`` images → ``(batch, 1)`` float32 logits."""
+        import keras
+
+        resolutions = hidden_resolutions(self.image_size)[::-1]  # S/2 down to 4
+        images = keras.Input(shape=self.image_shape, name="image")
+        x = images
+        for index, resolution in enumerate(resolutions, start=1):
+            width = filters_at(resolution, self.image_size, self.discriminator_filters)
+            x = keras.layers.Conv2D(width, self.kernel_size, strides=2, padding="same",
+                                    use_bias=False, kernel_initializer=_weights(),
+                                    name=f"down{index}_conv")(x)
+            if index > 1:  # never normalize the input layer (the paper's rule)
+                x = self._discriminator_norm(f"down{index}_norm")(x)
+            x = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"down{index}_lrelu")(x)
+        x = keras.layers.Flatten(name="flatten")(x)
+        logits = keras.layers.Dense(1, use_bias=False, kernel_initializer=_weights(),
+                                    dtype="float32", name="logits")(x)
+        return keras.Model(images, logits, name="dcgan_discriminator")
+
+    def _transposed_conv(self, filters: int, name: str, **kwargs: Any) -> keras.layers.Layer:
+        import keras
+
+        return keras.layers.Conv2DTranspose(filters, self.kernel_size, strides=2, padding="same",
+                                            use_bias=False, kernel_initializer=_weights(),
+                                            name=name, **kwargs)
+
+    def _batch_norm(self, name: str) -> keras.layers.Layer:
+        import keras
+
+        return keras.layers.BatchNormalization(
+            momentum=self.batchnorm_momentum, epsilon=self.batchnorm_epsilon,
+            gamma_initializer=keras.initializers.RandomNormal(1.0, INIT_STDDEV),
+            synchronized=self.synchronized_bn, name=name)
+
+    def _discriminator_norm(self, name: str) -> keras.layers.Layer:
+        import keras
+
+        if self.discriminator_norm == "batch":
+            return self._batch_norm(name)
+        if self.discriminator_norm == "layer":
+            # Over height, width and channels per example, as in Gulrajani et
+            # al.'s critic; Keras gives it one scale/offset per (h, w, c) entry.
+            return keras.layers.LayerNormalization(
+                axis=[1, 2, 3], epsilon=self.batchnorm_epsilon,
+                gamma_initializer=keras.initializers.RandomNormal(1.0, INIT_STDDEV), name=name)
+        return keras.layers.Identity(name=name)
+
+
+def _weights() -> Any:
+    """A fresh N(0, 0.02) initializer (one per layer, so no two layers share draws)."""
+    import keras
+
+    return keras.initializers.RandomNormal(0.0, INIT_STDDEV)
+
+
+def _check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
+    try:
+        height, width, channels = (int(v) for v in image_shape)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"DCGAN needs image_shape as (height, width, channels), got {image_shape!r}"
+        ) from None
+    if height != width or height not in IMAGE_SIZES:
+        raise ValueError(
+            f"DCGAN generates square images of {', '.join(map(str, IMAGE_SIZES))} pixels, but "
+            f"the dataset gives {height}×{width}; set the dataset's image size to one of those "
+            "(for MNIST, 32)"
+        )
+    if channels not in CHANNELS:
+        raise ValueError(f"DCGAN supports 1 (gray) or 3 (RGB) image channels, got {channels}")
+    return height, width, channels
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return value
+
+
+def _positive_float(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return float(value)
+
+
+def _fraction(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return float(value)
+
+
+def _choice(name: str, value: Any, allowed: Sequence[Any]) -> Any:
+    if value not in allowed or isinstance(value, bool):
+        options = ", ".join(repr(a) for a in allowed)
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
+    return value
+
+
+@hookimpl
+def register_architectures(register: Any) -> None:
+    """Register ``dcgan``."""
+    register("dcgan", DCGAN,
+             description="DCGAN (Radford et al. 2015): strided convs, BN, ReLU/LeakyReLU, "
+                         "32/64/128 px, 1 or 3 channels")
