@@ -1,0 +1,1 @@
+"""The training engine: one custom loop for every tf.distribute strategy."""

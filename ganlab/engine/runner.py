@@ -1,0 +1,441 @@
+"""``ganlab run``: from a validated experiment to a finished run directory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+import yaml
+
+from ganlab import __version__
+from ganlab.components import (
+    build_architectures,
+    build_callbacks,
+    build_dataset,
+    build_loss,
+    check_components,
+)
+from ganlab.contracts import RunContext
+from ganlab.engine.callbacks import HistoryCSV, TensorBoardScalars
+from ganlab.engine.checkpoint import (
+    CheckpointId,
+    CheckpointStore,
+    assign_variables,
+    variables_state,
+)
+from ganlab.engine.strategy import make_strategy
+from ganlab.engine.trainer import (
+    GAN,
+    GANTrainer,
+    LoopState,
+    NonFiniteLoss,
+    StopRequested,
+    epoch_dataset,
+)
+from ganlab.errors import ConfigError, DataError, GanlabError, RunDirectoryError, TrainingError
+from ganlab.experiment import Experiment
+from ganlab.latents import check_distribution, sample_latents
+from ganlab.registry import Registry
+from ganlab.rundir import (
+    RunDirectory,
+    incompatible_changes,
+    locked,
+    write_json_atomic,
+    write_text_atomic,
+)
+
+Echo = Callable[[str], None]
+#: Cache decoded images in memory below this many bytes when ``train.cache`` is unset.
+AUTO_CACHE_BYTES = 2 * 1024**3
+
+
+class TrainingInterrupted(GanlabError):
+    """Training stopped on SIGINT/SIGTERM after saving a checkpoint."""
+
+    exit_code = 130
+
+
+@dataclass
+class RunResult:
+    """What a finished (or stopped) run did."""
+
+    run_dir: Path
+    epochs_completed: int
+    resumed_from: CheckpointId | None
+    logs: dict[str, float]
+
+
+@dataclass
+class Session:
+    """Everything built for one run."""
+
+    experiment: Experiment
+    run_dir: RunDirectory
+    strategy: Any
+    dataset: Any
+    gan: GAN
+    trainer: GANTrainer
+    store: CheckpointStore
+    bank: np.ndarray
+    steps_per_epoch: int
+    global_batch: int
+
+
+# -- the data ------------------------------------------------------------------------------------
+def ensure_prepared(dataset: Any, echo: Echo) -> None:
+    """Prepare the TFRecords if missing and the raw source is there; else say what to do."""
+    if dataset.is_prepared():
+        return
+    if not dataset.source_available():
+        raise DataError(
+            f"No finished TFRecords in {dataset.tfrecords} and the raw data is not where the "
+            f"experiment says ({dataset.describe_source()}). Put the raw files there or point "
+            "the experiment at them with --set dataset.params.source=PATH, then run "
+            "'ganlab prepare EXPERIMENT.yaml' (or 'ganlab run', which prepares automatically)."
+        )
+    echo(f"Preparing TFRecords in {dataset.tfrecords} from {dataset.describe_source()} ...")
+    report = dataset.prepare()
+    counts = ", ".join(f"{split}: {count}" for split, count in report.counts.items())
+    echo(f"Prepared {counts} in {report.seconds:.1f} s"
+         + (f"; skipped {len(report.skipped)} unreadable files" if report.skipped else "") + ".")
+
+
+def training_images(dataset: Any, config: dict[str, Any]) -> tuple[Any, int]:
+    """The unbatched training images (cached when small) and their count."""
+    count = dataset.num_examples()
+    images = dataset.load(deterministic=config["train"]["deterministic"])
+    cache = config["train"]["cache"]
+    if cache is None:
+        height, width, channels = dataset.image_shape
+        cache = count * height * width * channels * 4 <= AUTO_CACHE_BYTES
+    return (images.cache() if cache else images), count
+
+
+# -- models and optimizers ----------------------------------------------------------------------
+def make_optimizer(settings: dict[str, Any], schedule: dict[str, Any] | None,
+                   steps_per_epoch: int, precision: str) -> keras.optimizers.Optimizer:
+    """Adam with an optional piecewise-constant schedule given in epochs."""
+    learning_rate: Any = settings["learning_rate"]
+    if schedule:
+        boundaries = [b * steps_per_epoch for b in schedule["boundaries_epochs"]]
+        values = [learning_rate * f for f in schedule["factors"]]
+        learning_rate = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=settings["beta_1"],
+                                      beta_2=settings["beta_2"], epsilon=settings["epsilon"])
+    if precision == "mixed_float16":
+        # Keras only wraps compile(optimizer=...) automatically; with two
+        # optimizers each needs its own loss scale.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def build_models(experiment: Experiment, registry: Registry, image_shape: tuple[int, int, int],
+                 ) -> tuple[keras.Model, keras.Model, int, str]:
+    """Generator, discriminator, latent size and prior; shapes checked."""
+    g_arch, d_arch = build_architectures(experiment, registry, image_shape)
+    generator = g_arch.build_generator()
+    discriminator = d_arch.build_discriminator()
+    latent_dim = int(g_arch.latent_dim)
+    distribution = check_distribution(g_arch.latent_distribution)
+    produced = tuple(generator.output_shape[1:])
+    if produced != tuple(image_shape):
+        raise ConfigError(
+            f"The generator of '{experiment.generator_block()['name']}' produces images of "
+            f"shape {produced} but the dataset's images are {tuple(image_shape)}: set the "
+            "architecture's params to match the dataset (image size and channels).")
+    return generator, discriminator, latent_dim, distribution
+
+
+def configure_tensorflow(config: dict[str, Any]) -> None:
+    """Seeds, determinism and the precision policy, before any model is built."""
+    keras.utils.set_random_seed(config["seed"])
+    if config["train"]["deterministic"]:
+        tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(config["train"]["precision"])
+
+
+def build_session(experiment: Experiment, registry: Registry, echo: Echo) -> Session:
+    """Dataset, strategy, models, optimizers and trainer for ``experiment``."""
+    config = experiment.config
+    train = config["train"]
+    dataset = build_dataset(experiment, registry)
+    ensure_prepared(dataset, echo)
+    configure_tensorflow(config)
+    strategy = make_strategy(train["strategy"], train["devices"])
+    global_batch = train["batch_size"]
+    count = dataset.num_examples()
+    steps_per_epoch = count // global_batch
+    if steps_per_epoch == 0:
+        raise ConfigError(f"train.batch_size is {global_batch} but the training split has only "
+                          f"{count} images: lower the batch size.")
+    if train["steps_per_epoch"]:
+        steps_per_epoch = min(steps_per_epoch, train["steps_per_epoch"])
+    schedule = config["optimizers"]["schedule"]
+    with strategy.scope():
+        generator, discriminator, latent_dim, distribution = build_models(
+            experiment, registry, tuple(dataset.image_shape))
+        g_steps_per_epoch = max(steps_per_epoch // train["d_steps"], 1)
+        g_opt = make_optimizer(config["optimizers"]["generator"], schedule, g_steps_per_epoch,
+                               train["precision"])
+        d_opt = make_optimizer(config["optimizers"]["discriminator"], schedule, steps_per_epoch,
+                               train["precision"])
+        # Built now so their state exists for checkpoints and restore.
+        g_opt.build(generator.trainable_variables)
+        d_opt.build(discriminator.trainable_variables)
+        gan = GAN(generator, discriminator)
+    trainer = GANTrainer(strategy, gan, build_loss(experiment, registry), g_opt, d_opt,
+                         latent_dim=latent_dim, latent_distribution=distribution,
+                         seed=config["seed"], jit_compile=train["jit_compile"],
+                         d_steps=train["d_steps"])
+    run_dir = RunDirectory(experiment.run_dir())
+    store = CheckpointStore(run_dir.checkpoints, config["checkpoint"]["keep_last"],
+                            config["checkpoint"]["keep_every_n_epochs"])
+    bank = load_or_create_bank(run_dir, config, latent_dim, distribution)
+    return Session(experiment, run_dir, strategy, dataset, gan, trainer, store, bank,
+                   steps_per_epoch, global_batch)
+
+
+def load_or_create_bank(run_dir: RunDirectory, config: dict[str, Any], latent_dim: int,
+                        distribution: str) -> np.ndarray:
+    """The run's fixed, numbered latent bank (created once, then reused)."""
+    if run_dir.latent_bank.exists():
+        bank = np.load(run_dir.latent_bank, allow_pickle=False)
+        if bank.ndim == 2 and bank.shape[1] == latent_dim:
+            return bank
+        raise RunDirectoryError(f"{run_dir.latent_bank} holds latents of shape {bank.shape}, "
+                                f"not (n, {latent_dim}).")
+    bank = sample_latents(config["latents"]["bank_size"], latent_dim, distribution,
+                          seed=config["seed"])
+    run_dir.root.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=run_dir.root, suffix=".npy", delete=False) as stream:
+        np.save(stream, bank)
+    os.replace(stream.name, run_dir.latent_bank)
+    return bank
+
+
+# -- checkpoints ---------------------------------------------------------------------------------
+def checkpoint_arrays(session: Session) -> dict[str, np.ndarray]:
+    """Everything training state is made of, as named arrays."""
+    gan, trainer = session.gan, session.trainer
+    arrays = {}
+    arrays.update(variables_state("generator", gan.generator.weights))
+    arrays.update(variables_state("discriminator", gan.discriminator.weights))
+    arrays.update(variables_state("g_optimizer", trainer.g_optimizer.variables))
+    arrays.update(variables_state("d_optimizer", trainer.d_optimizer.variables))
+    arrays["rng_state"] = np.asarray(trainer.rng.state.numpy())
+    arrays["latent_bank"] = session.bank
+    return arrays
+
+
+def save_checkpoint(session: Session, state: LoopState) -> Path:
+    """Write a checkpoint of the current state."""
+    meta = {"epoch": state.epoch, "step": state.step_in_epoch, "global_step": state.global_step,
+            "last_finite": state.last_finite, "ganlab_version": __version__}
+    return session.store.save(CheckpointId(state.epoch, state.step_in_epoch),
+                              checkpoint_arrays(session), meta)
+
+
+def restore_checkpoint(session: Session, echo: Echo) -> tuple[LoopState, CheckpointId | None]:
+    """Restore the newest good checkpoint (if any) and say what was restored."""
+    found = session.store.load_latest_good()
+    if found is None:
+        return LoopState(), None
+    checkpoint, arrays, meta, problems = found
+    for problem in problems:
+        echo(f"warning: {problem} Falling back to an earlier checkpoint.")
+    source = session.store.path(checkpoint)
+    gan, trainer = session.gan, session.trainer
+    assign_variables("generator", gan.generator.weights, arrays, source)
+    assign_variables("discriminator", gan.discriminator.weights, arrays, source)
+    assign_variables("g_optimizer", trainer.g_optimizer.variables, arrays, source)
+    assign_variables("d_optimizer", trainer.d_optimizer.variables, arrays, source)
+    trainer.rng.state.assign(arrays["rng_state"])
+    state = LoopState(epoch=meta["epoch"], step_in_epoch=meta["step"],
+                      global_step=meta["global_step"], last_finite=meta.get("last_finite"))
+    echo(f"Resuming from {source} ({checkpoint.describe()}): restored generator, "
+         f"discriminator, both optimizer states (global step {state.global_step}), the "
+         "training RNG state and the fixed latent bank.")
+    return state, checkpoint
+
+
+# -- run directory files -------------------------------------------------------------------------
+def check_resumable(run_dir: RunDirectory, experiment: Experiment) -> bool:
+    """Whether ``run_dir`` holds an earlier run of this experiment (refuse if incompatible)."""
+    if not run_dir.exists():
+        return False
+    changes = incompatible_changes(run_dir.read_config(), experiment.config)
+    if changes:
+        raise RunDirectoryError(
+            f"The run directory {run_dir.root} holds a run whose config differs from this "
+            f"experiment in ways that cannot be resumed: {'; '.join(changes)}. Use a new name "
+            "(or --set run_dir=...) for a new run, or restore the old settings to resume.")
+    return True
+
+
+def write_run_files(session: Session, provenance: dict[str, Any]) -> None:
+    """``config.yaml``, ``plugins.json`` and ``run.json``."""
+    experiment, run_dir = session.experiment, session.run_dir
+    header = f"# Resolved by ganlab {__version__} from {experiment.path}"
+    if experiment.overrides:
+        header += f" with --set {' --set '.join(experiment.overrides)}"
+    write_text_atomic(run_dir.config, header + "\n" + yaml.safe_dump(
+        experiment.config, sort_keys=False, default_flow_style=False))
+    write_json_atomic(run_dir.plugins, provenance)
+    run_dir.update_metadata(
+        ganlab_version=__version__, name=experiment.name,
+        latent_dim=session.trainer.latent_dim,
+        latent_distribution=session.trainer.latent_distribution,
+        image_shape=list(session.dataset.image_shape), status="running")
+
+
+def export_generator(session: Session) -> Path:
+    """Save the generator as ``generator.keras`` atomically."""
+    target = session.run_dir.generator
+    temporary = target.with_name(f".generator-{os.getpid()}.keras")
+    try:
+        session.gan.generator.save(temporary)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return target
+
+
+# -- the loop ------------------------------------------------------------------------------------
+@contextmanager
+def stop_on_signals(state: LoopState, echo: Echo) -> Iterator[None]:
+    """SIGINT/SIGTERM ask the loop to stop at the next step boundary (twice: at once)."""
+    def request_stop(signum: int, frame: Any) -> None:
+        if state.stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        state.stop_requested = True
+        echo(f"\n{signal.Signals(signum).name} received: saving a checkpoint at the next step "
+             "boundary (Ctrl-C again to abort without saving).")
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def make_context(session: Session, writer: Any) -> RunContext:
+    """The :class:`RunContext` callbacks see as ``self.model.run``."""
+    config = session.experiment.config
+    return RunContext(run_dir=session.run_dir.root, name=session.experiment.name, config=config,
+                      image_shape=tuple(session.dataset.image_shape),
+                      latent_dim=session.trainer.latent_dim,
+                      latent_distribution=session.trainer.latent_distribution,
+                      latent_bank=session.bank, summary_writer=writer, seed=config["seed"])
+
+
+def train(session: Session, state: LoopState, plugin_callbacks: list[Any], echo: Echo) -> dict:
+    """Run the remaining epochs, checkpointing per policy; returns the last epoch logs."""
+    config = session.experiment.config
+    train_cfg = config["train"]
+    epochs = train_cfg["epochs"]
+    writer = tf.summary.create_file_writer(str(session.run_dir.tensorboard))
+    session.gan.run = make_context(session, writer)
+    core = [HistoryCSV(session.run_dir.history, resumed_epoch=state.epoch),
+            TensorBoardScalars(writer, initial_step=state.global_step,
+                               steps_per_epoch=session.steps_per_epoch)]
+    callbacks = keras.callbacks.CallbackList(
+        plugin_callbacks + core, add_progbar=train_cfg["verbose"] > 0, model=session.gan,
+        verbose=train_cfg["verbose"], epochs=epochs, steps=session.steps_per_epoch)
+    images, _ = training_images(session.dataset, config)
+    every = config["checkpoint"]["every_n_epochs"]
+    logs: dict[str, float] = {}
+    callbacks.on_train_begin()
+    with stop_on_signals(state, echo):
+        while state.epoch < epochs and not session.gan.stop_training:
+            callbacks.on_epoch_begin(state.epoch)
+            batches = epoch_dataset(
+                images, epoch=state.epoch, seed=config["seed"], batch_size=session.global_batch,
+                steps=session.steps_per_epoch, skip=state.step_in_epoch,
+                shuffle_buffer=train_cfg["shuffle_buffer"],
+                deterministic=train_cfg["deterministic"])
+            logs = session.trainer.run_epoch(batches, state, callbacks, session.steps_per_epoch,
+                                             session.global_batch)
+            callbacks.on_epoch_end(state.epoch, logs)
+            state.epoch, state.step_in_epoch = state.epoch + 1, 0
+            if state.epoch % every == 0 or state.epoch == epochs or state.stop_requested:
+                save_checkpoint(session, state)
+            if state.stop_requested and state.epoch < epochs:
+                raise StopRequested(state.epoch, 0)
+    callbacks.on_train_end(logs)
+    writer.close()
+    return logs
+
+
+def run_experiment(experiment: Experiment, registry: Registry, provenance: dict[str, Any],
+                   echo: Echo = print) -> RunResult:
+    """Train ``experiment`` into its run directory, resuming if it holds a run.
+
+    Raises:
+        GanlabError: Any user-facing problem (data, config, run directory,
+            non-finite loss, interruption).
+
+    """
+    check_components(experiment, registry)
+    run_dir = RunDirectory(experiment.run_dir())
+    with locked(run_dir) as lock:
+        if lock.stale_taken_over:
+            echo(f"Note: took over a stale lock left by process {lock.stale_taken_over['pid']}.")
+        resuming = check_resumable(run_dir, experiment)
+        try:
+            return _run_locked(experiment, registry, provenance, echo, resuming)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+
+
+def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str, Any],
+                echo: Echo, resuming: bool) -> RunResult:
+    session = build_session(experiment, registry, echo)
+    state, restored = restore_checkpoint(session, echo)
+    if resuming and restored is None:
+        echo(f"{session.run_dir.root} holds no checkpoint yet: starting from epoch 1.")
+    write_run_files(session, provenance)
+    epochs = experiment.config["train"]["epochs"]
+    if state.epoch >= epochs:
+        echo(f"The run already completed {state.epoch} of {epochs} epochs; nothing to train. "
+             "Raise train.epochs (--set train.epochs=N) to continue it.")
+    plugin_callbacks = build_callbacks(experiment, registry)
+    try:
+        logs = train(session, state, plugin_callbacks, echo)
+    except StopRequested:
+        path = save_checkpoint(session, state)
+        session.run_dir.update_metadata(status="interrupted", epochs_completed=state.epoch)
+        raise TrainingInterrupted(
+            f"Training stopped at {CheckpointId(state.epoch, state.step_in_epoch).describe()}; "
+            f"checkpoint saved to {path}. Run the same command again to resume.") from None
+    except NonFiniteLoss as exc:
+        session.run_dir.update_metadata(status="failed", epochs_completed=state.epoch)
+        raise TrainingError(non_finite_message(exc, session)) from None
+    export_generator(session)
+    session.run_dir.update_metadata(status="completed", epochs_completed=state.epoch)
+    echo(f"Done: {state.epoch} epochs in {session.run_dir.root}; generator exported to "
+         f"{session.run_dir.generator}.")
+    return RunResult(session.run_dir.root, state.epoch, restored, logs)
+
+
+def non_finite_message(exc: NonFiniteLoss, session: Session) -> str:
+    """What to tell the user when a loss became NaN/Inf."""
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in exc.logs.items())
+    finite = (", ".join(f"{k}={v:.4g}" for k, v in exc.last_finite.items())
+              if exc.last_finite else "none yet")
+    checkpoints = session.store.list()
+    back = (f"the last good checkpoint is {session.store.path(checkpoints[-1])}"
+            if checkpoints else "no checkpoint was written yet")
+    return (f"A loss became non-finite at epoch {exc.epoch + 1}, step {exc.step + 1} ({shown}). "
+            f"Last finite values: {finite}. Nothing was saved from the poisoned step; {back}. "
+            "Lower the learning rates, check the data, or try another loss, then run again to "
+            "resume from that checkpoint.")

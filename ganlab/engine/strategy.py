@@ -1,0 +1,58 @@
+"""Distribution strategies by name."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ganlab.errors import ConfigError
+
+
+def make_strategy(name: str, devices: Sequence[str] | None = None) -> Any:
+    """The ``tf.distribute.Strategy`` called ``name``.
+
+    Args:
+        name: ``default`` (no distribution), ``mirrored`` (all local GPUs, or
+            ``devices``), ``multi_worker`` (``TF_CONFIG``) or ``tpu``.
+        devices: Devices for ``mirrored``, e.g. ``["/cpu:0", "/cpu:1"]``.
+
+    """
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(devices=list(devices) if devices else None)
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (ValueError, tf.errors.NotFoundError) as exc:
+            raise ConfigError(f"train.strategy is 'tpu' but no TPU was found: {exc}.") from None
+        return tf.distribute.TPUStrategy(resolver)
+    raise ConfigError(f"Unknown train.strategy {name!r}.")
+
+
+def is_chief(strategy: Any) -> bool:
+    """Whether this worker writes the run directory (always true on one machine)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0)
+
+
+def split_logical_cpus(count: int) -> list[str]:
+    """Split the host CPU into ``count`` logical devices (for multi-replica tests).
+
+    Must run before TensorFlow initialises its devices.
+    """
+    import tensorflow as tf
+
+    cpus = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(
+        cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(count)])
+    return [f"/cpu:{i}" for i in range(count)]

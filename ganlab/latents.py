@@ -1,0 +1,61 @@
+"""Latent priors, the fixed latent bank, and interpolation (numpy; no TensorFlow).
+
+The engine draws training latents from a ``tf.random.Generator`` (so its
+state lives in the checkpoint); everything a user names — bank entries,
+seeds — comes from here, reproducibly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ganlab.contracts import LATENT_DISTRIBUTIONS
+
+
+def check_distribution(distribution: str) -> str:
+    """Return ``distribution`` if known, else raise ``ValueError``."""
+    if distribution not in LATENT_DISTRIBUTIONS:
+        raise ValueError(f"latent distribution must be one of {LATENT_DISTRIBUTIONS}, "
+                         f"got {distribution!r}")
+    return distribution
+
+
+def sample_latents(count: int, latent_dim: int, distribution: str, seed: int) -> np.ndarray:
+    """``count`` float32 latents from the prior, reproducible from ``seed``.
+
+    Args:
+        count: Number of latents.
+        latent_dim: Size of each.
+        distribution: ``"normal"`` (N(0, 1)) or ``"uniform"`` (U(-1, 1), the DCGAN paper).
+        seed: Any non-negative integer.
+
+    """
+    rng = np.random.default_rng(seed)
+    if check_distribution(distribution) == "uniform":
+        values = rng.uniform(-1.0, 1.0, size=(count, latent_dim))
+    else:
+        values = rng.standard_normal(size=(count, latent_dim))
+    return values.astype(np.float32)
+
+
+def lerp(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:
+    """``steps`` points on the straight line from ``start`` to ``end`` (both included)."""
+    weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    return ((1.0 - weights) * start[None, :] + weights * end[None, :]).astype(np.float32)
+
+
+def slerp(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:
+    """``steps`` points on the great circle from ``start`` to ``end`` (White, 2016).
+
+    Falls back to :func:`lerp` when the two are (anti)parallel.
+    """
+    unit_start = start / np.linalg.norm(start)
+    unit_end = end / np.linalg.norm(end)
+    omega = np.arccos(np.clip(np.dot(unit_start, unit_end), -1.0, 1.0))
+    if np.isclose(np.sin(omega), 0.0):
+        return lerp(start, end, steps)
+    weights = np.linspace(0.0, 1.0, steps)[:, None]
+    coefficients_start = np.sin((1.0 - weights) * omega) / np.sin(omega)
+    coefficients_end = np.sin(weights * omega) / np.sin(omega)
+    return (coefficients_start * start[None, :] + coefficients_end * end[None, :]).astype(
+        np.float32)
