@@ -25,7 +25,7 @@ import pluggy
 
 from ganlab import hookspecs
 from ganlab.errors import PluginError
-from ganlab.registry import KINDS, Component, Registry
+from ganlab.registry import KIND_HOOKS, Component, Registry
 
 ENTRY_POINT_GROUP = "ganlab"
 DISABLE_ENV_VAR = "GANLAB_DISABLE_PLUGINS"
@@ -264,8 +264,8 @@ def _misspelled_hooks(manager: pluggy.PluginManager, plugin: object) -> list[str
 def _build_registry(manager: pluggy.PluginManager, records: list[PluginRecord]) -> Registry:
     registry = Registry()
     by_name = {r.name: r for r in records}
-    for kind in KINDS:
-        caller = getattr(manager.hook, f"register_{kind}s")
+    for kind, hook in KIND_HOOKS.items():
+        caller = getattr(manager.hook, hook)
         for impl in caller.get_hookimpls():
             record = by_name[impl.plugin_name]
             _call_register_hook(registry, kind, impl, record)
@@ -296,7 +296,7 @@ def _call_register_hook(registry: Registry, kind: str, impl: Any, record: Plugin
     try:
         impl.function(**{arg: register for arg in impl.argnames})
     except Exception as exc:  # the plugin's bug, reported as its error row
-        record.error = f"register_{kind}s raised {type(exc).__name__}: {exc}"
+        record.error = f"{KIND_HOOKS[kind]} raised {type(exc).__name__}: {exc}"
         return
     for component in added:
         registry.add(component)

@@ -16,6 +16,14 @@ from ganlab.errors import ConfigError, GanlabError, PluginError
 
 #: Component kinds, each filled by the ``register_<kind>s`` hook.
 KINDS: tuple[str, ...] = ("dataset", "architecture", "loss", "callback", "metric")
+#: The registration hook of each kind.
+KIND_HOOKS: dict[str, str] = {
+    "dataset": "register_datasets",
+    "architecture": "register_architectures",
+    "loss": "register_losses",
+    "callback": "register_callbacks",
+    "metric": "register_metrics",
+}
 
 
 @dataclass(frozen=True)

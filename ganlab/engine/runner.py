@@ -126,7 +126,10 @@ def make_optimizer(settings: dict[str, Any], schedule: dict[str, Any] | None,
     """Adam with an optional piecewise-constant schedule given in epochs."""
     learning_rate: Any = settings["learning_rate"]
     if schedule:
-        boundaries = [b * steps_per_epoch for b in schedule["boundaries_epochs"]]
+        # Keras evaluates the schedule at the optimizer's iteration count before
+        # each update, and PiecewiseConstantDecay switches *after* a boundary:
+        # so the first step of epoch b+1 (iteration b*steps) gets the new rate.
+        boundaries = [b * steps_per_epoch - 1 for b in schedule["boundaries_epochs"]]
         values = [learning_rate * f for f in schedule["factors"]]
         learning_rate = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=settings["beta_1"],

@@ -36,6 +36,7 @@ class GAN(keras.Model):
         self.generator = generator
         self.discriminator = discriminator
         self.run = run
+        self.stop_training = False
         # Under a strategy Keras builds models symbolically first; a wrapper
         # whose parts are already built must say so or that build fails.
         self.built = True
@@ -118,14 +119,18 @@ class GANTrainer:
             return self.rng.uniform(shape, minval=-1.0, maxval=1.0)
         return self.rng.normal(shape)
 
-    def _apply(self, optimizer: Any, tape: Any, loss: Any, variables: list[Any]) -> None:
+    def _scaled(self, optimizer: Any, loss: Any) -> Any:
+        """The loss to differentiate (computed inside the tape, or it has no gradient)."""
         # Gradients are sum-reduced across replicas, so each replica's loss is
         # divided by the replica count.
         scaled = loss / self.strategy.num_replicas_in_sync
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             scaled = optimizer.scale_loss(scaled)
-        gradients = tape.gradient(scaled, variables)
-        optimizer.apply(gradients, variables)
+        return scaled
+
+    @staticmethod
+    def _apply(optimizer: Any, tape: Any, scaled_loss: Any, variables: list[Any]) -> None:
+        optimizer.apply(tape.gradient(scaled_loss, variables), variables)
 
     def _replica_step(self, real: Any, train_g: bool) -> dict[str, Any]:
         generator, discriminator = self.gan.generator, self.gan.discriminator
@@ -137,7 +142,8 @@ class GANTrainer:
             fake_logits = tf.cast(discriminator(fake, training=True), tf.float32)
             inputs = LossInputs(real, fake, real_logits, fake_logits, discriminator, latents)
             d_loss = tf.cast(self.loss.discriminator_loss(inputs), tf.float32)
-        self._apply(self.d_optimizer, tape, d_loss, discriminator.trainable_variables)
+            scaled = self._scaled(self.d_optimizer, d_loss)
+        self._apply(self.d_optimizer, tape, scaled, discriminator.trainable_variables)
         logs = {"d_loss": d_loss, "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
                 "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))}
         if train_g:
@@ -148,7 +154,8 @@ class GANTrainer:
                 inputs = LossInputs(real, fake, tf.stop_gradient(real_logits), fake_logits,
                                     discriminator, latents)
                 g_loss = tf.cast(self.loss.generator_loss(inputs), tf.float32)
-            self._apply(self.g_optimizer, tape, g_loss, generator.trainable_variables)
+                scaled = self._scaled(self.g_optimizer, g_loss)
+            self._apply(self.g_optimizer, tape, scaled, generator.trainable_variables)
             logs["g_loss"] = g_loss
         return logs
 
@@ -186,6 +193,7 @@ class GANTrainer:
         totals = dict.fromkeys(LOG_KEYS, 0.0)
         counted = 0
         last_g = state.last_finite.get("g_loss", 0.0) if state.last_finite else 0.0
+        learning_rates = self.learning_rates()  # the rates this epoch trains with
         started = time.perf_counter()
         for batch in self.strategy.experimental_distribute_dataset(dataset):
             callbacks.on_train_batch_begin(state.step_in_epoch)
@@ -205,7 +213,7 @@ class GANTrainer:
                 raise StopRequested(state.epoch, state.step_in_epoch)
         seconds = time.perf_counter() - started
         epoch_logs = {key: totals[key] / max(counted, 1) for key in LOG_KEYS}
-        epoch_logs.update(self.learning_rates())
+        epoch_logs.update(learning_rates)
         epoch_logs["seconds"] = seconds
         epoch_logs["images_per_sec"] = counted * batch_size / seconds if seconds > 0 else 0.0
         return epoch_logs
