@@ -223,8 +223,9 @@ def test_missing_and_unlisted_images_are_counted_and_missing_ones_skipped(tmp_pa
     notes = ds.prepare_notes()
     assert notes["images_missing"] == 1 and notes["images_missing_examples"] == ["000008.jpg"]
     assert notes["images_not_annotated"] == 1
-    with pytest.raises(SkipExample, match="missing image file"):
+    with pytest.raises(SkipExample, match="missing image file") as skipped:
         ds.decode(item_for(ds, 8))
+    assert skipped.value.filename == "000008.jpg"
 
 
 # -- params ----------------------------------------------------------------------------------------
@@ -253,6 +254,7 @@ def test_bad_params(params, message):
 
 def test_defaults_and_options():
     ds = CelebA(source="x", tfrecords="y")
+    assert ds.workers is None and CelebA(source="x", tfrecords="y", workers=3).workers == 3
     assert (ds.variant, ds.bbox, ds.partition, ds.image_size, ds.crop) == (
         "img_align_celeba", False, "train", 64, 108)
     assert ds.image_shape == (64, 64, 3) and ds.default_split == "train"
@@ -348,11 +350,35 @@ def test_bbox_square_grows_the_box_around_the_face(tree):
 def test_box_partly_outside_is_clipped_and_reported(tree):
     ds = dataset(tree.root, variant="img_celeba", bbox=True, bbox_square=False)
     assert colour_fractions(ds.decode(item_for(ds, 2)).image)["red"] > 0.95
+    assert ds.prepare_notes()["bbox_clipped"] == 1
+
+
+def test_notes_after_decoding_everything(tree):
+    ds = dataset(tree.root, variant="img_celeba", bbox=True)
+    assert ds.prepare_notes() == {"bbox_clipped": 0, "bbox_degenerate": 0}  # before plan()
+    skipped = {}
+    for item in (i for items in ds.plan().values() for i in items):
+        try:
+            ds.decode(item)
+        except SkipExample as exc:
+            skipped[exc.filename] = str(exc)
+    assert sorted(skipped) == ["000003.jpg", "000004.jpg", "000006.jpg"]
     notes = ds.prepare_notes()
-    assert notes["bbox_clipped"] == 1 and notes["bbox_clipped_examples"] == ["000002.jpg"]
-    assert notes["bbox_degenerate"] == 1 and notes["bbox_degenerate_examples"] == ["000006.jpg"]
+    assert (notes["bbox_clipped"], notes["bbox_degenerate"]) == (1, 1)
     assert notes["attribute_names"] == ATTRIBUTE_NAMES
     assert notes["annotated_per_split"] == {"train": 4, "val": 2, "test": 2}
+    assert notes["images_missing"] == 0 and notes["images_not_annotated"] == 0
+    ds.plan()  # a new plan starts new counts
+    assert ds.prepare_notes()["bbox_clipped"] == 0
+
+
+def test_worker_notes_are_only_the_counters(tree):
+    ds = dataset(tree.root, variant="img_celeba", bbox=True)
+    ds.plan()
+    worker = copy.deepcopy(ds)  # what a worker process receives
+    worker.decode(item_for(ds, 2))
+    assert worker.prepare_notes() == {"bbox_clipped": 1, "bbox_degenerate": 0}
+    assert dataset(tree.root).prepare_notes() == {}  # no boxes: nothing before plan()
 
 
 def test_degenerate_box_skips_the_image(tree):

@@ -50,7 +50,7 @@ import numpy as np
 from PIL import Image
 
 from ganlab import DataError, hookimpl
-from ganlab.data import ImageExample, PrepareReport, SkipExample, TFRecordImageDataset
+from ganlab.data import ImageExample, SkipExample, TFRecordImageDataset
 
 #: Image folder name → file extension of its images.
 VARIANTS: dict[str, str] = {
@@ -78,6 +78,8 @@ RESAMPLE = Image.Resampling.BICUBIC
 RESAMPLE_NAME = "bicubic"
 #: Bumped when the bytes written for the same options change.
 FORMAT_VERSION = 1
+#: Box statistics kept by ``decode`` and reported by ``prepare_notes``.
+BOX_COUNTS: tuple[str, ...] = ("bbox_clipped", "bbox_degenerate")
 #: How many example file names a note or message lists.
 EXAMPLES_SHOWN = 5
 
@@ -357,15 +359,6 @@ def read_rgb(path: Path) -> Image.Image:
                           f"({type(exc).__name__}: {exc})") from None
 
 
-def image_size_of(path: Path) -> tuple[int, int] | None:
-    """``(width, height)`` from the image header only, ``None`` when unreadable."""
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except Exception:  # unreadable images are reported by decode
-        return None
-
-
 # -- source layout ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Layout:
@@ -512,7 +505,8 @@ class CelebA(TFRecordImageDataset):
             face (default) instead of stretching it to a square.
         on_error: ``skip`` (default: skip and report missing or unreadable
             images) or ``fail`` (stop at the first one).
-        workers: Processes used by ``prepare`` (default: the core's default).
+        workers: Processes ``prepare`` uses (default: the core's choice from the
+            image count and the CPU cores); read by the core's writer.
 
     """
 
@@ -553,6 +547,9 @@ class CelebA(TFRecordImageDataset):
         self.default_split = partition
         # Found once in the main process and pickled to the workers with the dataset.
         self.image_dir: Path | None = None
+        # Counted by decode in whichever process runs it; the writer adds up each
+        # shard's increase (see prepare_notes).
+        self.box_counts: dict[str, int] = dict.fromkeys(BOX_COUNTS, 0)
         self._cache: dict[str, Any] = {}
 
     # Workers get the dataset pickled: leave the (large) annotation cache behind.
@@ -600,6 +597,7 @@ class CelebA(TFRecordImageDataset):
         """
         annotations = self._annotations()
         self._scan_images(annotations)
+        self.box_counts = dict.fromkeys(BOX_COUNTS, 0)
         extension = VARIANTS[self.variant]
         plan: dict[str, list[CelebAItem]] = {name: [] for name in SPLITS}
         for image_id, partition in annotations.partitions.items():
@@ -618,8 +616,12 @@ class CelebA(TFRecordImageDataset):
                 lies entirely outside it.
 
         """
-        image = read_rgb(self._image_dir() / item.filename)
-        region = self._crop_region(item, image.size)
+        try:
+            image = read_rgb(self._image_dir() / item.filename)
+            region = self._crop_region(item, image.size)
+        except SkipExample as exc:
+            exc.filename = item.filename  # the writer's name for it (else the whole tuple)
+            raise
         square = image.resize((self.image_size, self.image_size), RESAMPLE, box=region)
         return ImageExample(image=np.asarray(square, dtype=np.uint8), filename=item.filename,
                             attributes=decode_attributes(item.attributes),
@@ -638,14 +640,20 @@ class CelebA(TFRecordImageDataset):
                 + (f", {layout.bbox_file.name}" if layout.bbox_file else "") + ")")
 
     def prepare_notes(self) -> dict[str, Any]:
-        """Attribute names, per-split counts, missing/unlisted images and box statistics.
+        """Box statistics, and after :meth:`plan` what the annotation files and folder hold.
 
-        The box statistics read every image's header (not its pixels) in this
-        process, because ``decode`` runs in workers whose counts are not sent back.
+        The writer calls this in the main process after ``plan()`` and around
+        every shard in the process writing it, adding up each shard's increase
+        of the numeric notes: ``bbox_clipped`` (boxes reaching outside their
+        image) and ``bbox_degenerate`` (nothing left after clipping: skipped)
+        are counted by ``decode``. Cheap: it never parses or scans anything.
         """
-        annotations = self._annotations()
-        scan = self._scan_images(annotations)
-        notes: dict[str, Any] = {
+        notes: dict[str, Any] = dict(self.box_counts) if self.bbox else {}
+        if "scan" not in self._cache:  # a worker, or before plan()
+            return notes
+        annotations = self._cache["annotations"]
+        scan = self._cache["scan"]
+        notes |= {
             "attribute_names": list(annotations.attribute_names),
             "annotated_per_split": _per_split(annotations.partitions.values()),
             "images_missing": len(scan["missing"]),
@@ -653,14 +661,7 @@ class CelebA(TFRecordImageDataset):
             "images_not_annotated": len(scan["unlisted"]),
             "images_not_annotated_examples": scan["unlisted"][:EXAMPLES_SHOWN],
         }
-        if self.bbox:
-            notes.update(self._box_notes(annotations))
         return notes
-
-    def prepare(self, *, workers: int | None = None, overwrite: bool = False) -> PrepareReport:
-        """Write the TFRecords; ``workers`` defaults to the ``workers`` param."""
-        return super().prepare(workers=workers if workers is not None else self.workers,
-                               overwrite=overwrite)
 
     # -- helpers -----------------------------------------------------------------------------------
     def _layout(self) -> Layout:
@@ -707,28 +708,14 @@ class CelebA(TFRecordImageDataset):
     def _crop_region(self, item: CelebAItem, size: tuple[int, int]) -> Box:
         if item.box is None:
             return center_square(size, self.crop)
-        region, _ = clip_box(item.box, size)
+        region, clipped = clip_box(item.box, size)
+        if clipped and region is not None:
+            self.box_counts["bbox_clipped"] += 1
         if region is None:
+            self.box_counts["bbox_degenerate"] += 1
             raise SkipExample(f"face box {item.box} of {item.filename} lies outside the "
                               f"{size[0]}x{size[1]} image (degenerate after clipping)")
         return square_around(region, size) if self.bbox_square else region
-
-    def _box_notes(self, annotations: Annotations) -> dict[str, Any]:
-        image_dir = self._layout().image_dir
-        clipped: list[str] = []
-        degenerate: list[str] = []
-        for image_id, box in (annotations.boxes or {}).items():
-            size = image_size_of(image_dir / image_id)
-            if size is None:
-                continue
-            region, was_clipped = clip_box(box, size)
-            if region is None:
-                degenerate.append(image_id)
-            elif was_clipped:
-                clipped.append(image_id)
-        return {"bbox_clipped": len(clipped), "bbox_clipped_examples": clipped[:EXAMPLES_SHOWN],
-                "bbox_degenerate": len(degenerate),
-                "bbox_degenerate_examples": degenerate[:EXAMPLES_SHOWN]}
 
 
 def load_annotations(layout: Layout) -> Annotations:
