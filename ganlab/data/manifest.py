@@ -1,0 +1,202 @@
+"""The ``dataset.json`` manifest that sits beside the TFRecord shards.
+
+The manifest is written last, after every shard is complete, so its
+presence is what makes a TFRecord folder *finished*. It records what was
+written (counts and byte sizes per split and shard), with which options
+(and their fingerprint), from what source, and what was skipped.
+
+This module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ganlab.errors import DataError
+
+#: File name of the manifest inside a TFRecord folder.
+MANIFEST_NAME = "dataset.json"
+#: Value of the manifest's ``format`` field.
+FORMAT_NAME = "ganlab-tfrecord"
+#: Bumped whenever the bytes written for the same options change meaning.
+FORMAT_VERSION = 1
+#: The split name that :func:`split_names` expands to every stored split.
+ALL_SPLITS = "all"
+
+
+def shard_name(split: str, index: int, total: int) -> str:
+    """``<split>-%05d-of-%05d.tfrecord``, the TF-slim/TFDS shard naming."""
+    return f"{split}-{index:05d}-of-{total:05d}.tfrecord"
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace, the input of fingerprints.
+
+    Raises:
+        TypeError: ``value`` holds something JSON cannot represent (paths
+            are turned into strings; anything else is a plugin bug).
+
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"dataset option value {value!r} ({type(value).__name__}) is not "
+                    "JSON-serialisable; options must be plain str/int/float/bool/list/dict")
+
+
+def options_fingerprint(options: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``options`` plus the format version.
+
+    Two prepares with the same fingerprint write the same records, so a
+    finished folder with a matching fingerprint can be reused as it is.
+    """
+    payload = canonical_json({"format_version": FORMAT_VERSION, "options": dict(options)})
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def manifest_path(folder: str | Path) -> Path:
+    """Where the manifest of ``folder`` lives."""
+    return Path(folder) / MANIFEST_NAME
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """Read and sanity-check the manifest of a finished TFRecord folder.
+
+    Raises:
+        DataError: The folder has no manifest (never prepared, or a prepare
+            was interrupted), or the manifest is unreadable or of another
+            format version.
+
+    """
+    path = manifest_path(folder)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(
+            f"No finished TFRecords in {folder}: {MANIFEST_NAME} is missing (the data was "
+            "never prepared there, or a prepare was interrupted). Run `ganlab prepare "
+            "EXPERIMENT.yaml` to write them.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"Cannot read the TFRecord manifest {path}: {exc}.") from None
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"The TFRecord manifest {path} is not valid JSON ({exc}). Prepare the "
+                        "data again with `ganlab prepare EXPERIMENT.yaml --overwrite`.") from None
+    _check_structure(manifest, path)
+    return manifest
+
+
+def _check_structure(manifest: Any, path: Path) -> None:
+    """Refuse manifests that are not ours or of another format version."""
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise DataError(f"{path} is not a ganlab TFRecord manifest (no \"format\": "
+                        f"\"{FORMAT_NAME}\").")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise DataError(f"{path} was written in TFRecord format version {version}, this "
+                        f"ganlab reads version {FORMAT_VERSION}. Prepare the data again with "
+                        "`ganlab prepare EXPERIMENT.yaml --overwrite`.")
+    splits = manifest.get("splits")
+    shape = manifest.get("image_shape")
+    if (not isinstance(splits, dict) or not isinstance(shape, list) or len(shape) != 3
+            or not all(isinstance(s, dict) and isinstance(s.get("shards"), list)
+                       for s in splits.values())):
+        raise DataError(f"The TFRecord manifest {path} is damaged (its splits or image shape "
+                        "are missing). Prepare the data again with `ganlab prepare "
+                        "EXPERIMENT.yaml --overwrite`.")
+
+
+def write_manifest(folder: str | Path, manifest: Mapping[str, Any]) -> Path:
+    """Write ``manifest`` into ``folder`` atomically (temporary file, fsync, rename)."""
+    path = manifest_path(folder)
+    handle, temporary = tempfile.mkstemp(prefix=f".{MANIFEST_NAME}.", suffix=".tmp",
+                                         dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(manifest, stream, indent=2, sort_keys=False, ensure_ascii=False)
+            stream.write("\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def split_names(manifest: Mapping[str, Any], split: str) -> list[str]:
+    """The stored splits that ``split`` means (``all`` = every stored split).
+
+    Raises:
+        DataError: ``split`` is not stored; the message lists the splits that are.
+
+    """
+    stored = list(manifest["splits"])
+    if split in stored:
+        return [split]
+    if split == ALL_SPLITS:
+        return stored
+    raise DataError(f"The TFRecords have no split '{split}'. Available splits: "
+                    f"{', '.join(stored) or 'none'} (or '{ALL_SPLITS}' for every split).")
+
+
+def split_count(manifest: Mapping[str, Any], split: str) -> int:
+    """Number of examples stored in ``split`` (``all`` sums every split).
+
+    Raises:
+        DataError: Unknown split (the message lists the available ones).
+
+    """
+    return sum(int(manifest["splits"][name]["count"]) for name in split_names(manifest, split))
+
+
+def shard_records(manifest: Mapping[str, Any], split: str) -> list[dict[str, Any]]:
+    """The shard entries (``file``, ``count``, ``bytes``) of ``split``, in order."""
+    return [shard for name in split_names(manifest, split)
+            for shard in manifest["splits"][name]["shards"]]
+
+
+def shard_problems(manifest: Mapping[str, Any], folder: str | Path) -> list[str]:
+    """Shards that are missing or whose size differs from the manifest's record.
+
+    A cheap check (no reading): it catches deleted and truncated shards.
+    """
+    folder = Path(folder)
+    problems = []
+    for split in manifest["splits"]:
+        for shard in manifest["splits"][split]["shards"]:
+            path = folder / shard["file"]
+            try:
+                size = path.stat().st_size
+            except OSError:
+                problems.append(f"shard {path.name} is missing")
+                continue
+            if size != shard["bytes"]:
+                problems.append(f"shard {path.name} has {size} bytes, the manifest records "
+                                f"{shard['bytes']} (truncated or modified)")
+    return problems
+
+
+def matches(manifest: Mapping[str, Any], fingerprint: str) -> bool:
+    """Whether ``manifest`` was written with the options of ``fingerprint``."""
+    return manifest.get("fingerprint") == fingerprint
+
+
+def option_differences(manifest: Mapping[str, Any], options: Mapping[str, Any]) -> list[str]:
+    """Human-readable ``key: stored → wanted`` differences, for refusal messages."""
+    stored = manifest.get("options") or {}
+    wanted = json.loads(canonical_json(dict(options)))
+    keys = sorted(set(stored) | set(wanted))
+    return [f"{key}: {stored.get(key, '<unset>')!r} → {wanted.get(key, '<unset>')!r}"
+            for key in keys if stored.get(key, "<unset>") != wanted.get(key, "<unset>")]

@@ -1,0 +1,602 @@
+"""Writing a dataset's raw files as sharded TFRecords plus a manifest.
+
+One writer for every dataset. It is:
+
+- **streaming**: a shard is written example by example; no process holds
+  more than the example it is encoding, whatever the dataset's size.
+- **parallel**: shards are written by a pool of ``spawn``-ed processes
+  (TensorFlow is not fork-safe), each writing whole shards; ``workers=1``
+  writes in-process.
+- **atomic**: everything goes into a sibling folder
+  ``<tfrecords>.partial-<pid>``; the manifest is written last and the folder
+  renamed into place only when complete. An interrupted prepare leaves no
+  manifest at ``<tfrecords>`` and so is never mistaken for a finished one,
+  and finished data being overwritten stays in place until the new data is
+  complete.
+- **idempotent**: a finished folder whose options fingerprint matches is
+  reused as it is; one with another fingerprint is refused unless
+  ``overwrite`` is asked for.
+
+Notes from workers: :meth:`~ganlab.data.TFRecordImageDataset.prepare_notes`
+is called in the parent after ``plan()``, and around every shard in the
+process that writes it; the increase of every numeric note during a shard is
+added to the parent's value. A plugin that counts things in ``decode`` (say,
+clipped boxes) just keeps counters on ``self`` and returns them.
+
+Skipped images are named by ``SkipExample.filename`` when the exception has
+one, else by the work item (a path or string, or the first element of a
+tuple item).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import re
+import shutil
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ganlab import __version__
+from ganlab.data import features
+from ganlab.data.base import PrepareReport, SkipExample, TFRecordImageDataset
+from ganlab.data.manifest import (
+    ALL_SPLITS,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    canonical_json,
+    matches,
+    option_differences,
+    options_fingerprint,
+    read_manifest,
+    shard_name,
+    shard_problems,
+    write_manifest,
+)
+from ganlab.errors import DataError
+
+#: Shards aim at this many bytes (estimated from the raw image size).
+TARGET_SHARD_BYTES = 64 * 2**20
+#: A split is cut into at least ``workers`` shards only if each gets this many.
+MIN_EXAMPLES_PER_SHARD = 1000
+#: The default worker count starts a process per this many examples: a
+#: worker costs a TensorFlow start-up (seconds), worth it only for large data.
+MIN_EXAMPLES_PER_WORKER = 10_000
+#: Estimated bytes of record framing and features besides the image.
+_RECORD_OVERHEAD = 128
+
+_SPLIT_PATTERN = re.compile(r"[A-Za-z0-9_]+")
+_SIBLING_PATTERN = re.compile(r"\.(partial|old)-(\d+)$")
+
+#: ``progress(result, shards_done, shards_total)`` after each shard.
+Progress = Callable[["ShardResult", int, int], None]
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard to write: a slice of one split's work items."""
+
+    split: str
+    index: int
+    total: int
+    items: Sequence[Any]
+    folder: str
+
+    @property
+    def file(self) -> str:
+        """The shard's file name."""
+        return shard_name(self.split, self.index, self.total)
+
+
+@dataclass
+class ShardResult:
+    """What writing one shard produced."""
+
+    split: str
+    index: int
+    file: str
+    count: int
+    bytes: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    attributes_length: int | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+# -- public API ---------------------------------------------------------------------------------
+def default_workers() -> int:
+    """The number of CPU cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def is_prepared(dataset: TFRecordImageDataset) -> bool:
+    """Finished TFRecords with ``dataset``'s fingerprint and intact shard sizes exist."""
+    try:
+        manifest = read_manifest(dataset.tfrecords)
+    except DataError:
+        return False
+    fingerprint = options_fingerprint(dataset.options())
+    return matches(manifest, fingerprint) and not shard_problems(manifest, dataset.tfrecords)
+
+
+def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
+            overwrite: bool = False, progress: Progress | None = None) -> PrepareReport:
+    """Write ``dataset`` as sharded TFRecords (or reuse the finished ones).
+
+    Args:
+        dataset: The dataset; its ``tfrecords`` folder is the output.
+        workers: Writer processes; default: the dataset's ``workers``
+            attribute if set, else one per ``MIN_EXAMPLES_PER_WORKER``
+            examples up to the core count. ``1`` writes in-process.
+        overwrite: Replace finished TFRecords written with other options.
+        progress: Called after each shard is written.
+
+    Returns:
+        What was done; ``reused`` is true when nothing was written.
+
+    Raises:
+        DataError: The source is missing or unusable, the output folder holds
+            other data, a finished folder has other options (and not
+            ``overwrite``), an image failed with ``on_error: fail``, or
+            writing failed (disk full): finished data is left as it was.
+
+    """
+    started = time.monotonic()
+    target = dataset.tfrecords
+    options = dict(dataset.options())
+    fingerprint = options_fingerprint(options)
+    _recover_stale_siblings(target)
+    existing = _existing_manifest(target, overwrite)
+    if existing is not None:
+        reused = _reuse_or_refuse(dataset, existing, options, fingerprint, overwrite)
+        if reused is not None:
+            reused.seconds = time.monotonic() - started
+            return reused
+    plan = _checked_plan(dataset)
+    base_notes = dict(dataset.prepare_notes())
+    total = sum(len(items) for items in plan.values())
+    workers = _resolve_workers(workers if workers is not None
+                               else getattr(dataset, "workers", None), total)
+    partial = _sibling(target, "partial", os.getpid())
+    jobs = _make_jobs(plan, dataset.image_shape, workers, str(partial))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial.mkdir()
+    try:
+        results = _run_jobs(dataset, jobs, workers, progress)
+        manifest = _build_manifest(dataset, options, fingerprint, results, base_notes,
+                                   workers, time.monotonic() - started)
+        write_manifest(partial, manifest)
+        _fsync_dir(partial)
+        _swap_into_place(partial, target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return PrepareReport(
+        reused=False,
+        counts={split: info["count"] for split, info in manifest["splits"].items()},
+        skipped=[(entry["filename"], entry["reason"]) for entry in manifest["skipped"]],
+        notes=manifest["notes"],
+        seconds=time.monotonic() - started,
+    )
+
+
+# -- the existing output ------------------------------------------------------------------------
+def _sibling(target: Path, kind: str, pid: int) -> Path:
+    return target.with_name(f"{target.name}.{kind}-{pid}")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # ours: left by an earlier prepare in this process that failed
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _recover_stale_siblings(target: Path) -> None:
+    """Clean up after prepares that were killed (their pid is gone).
+
+    A ``.partial-<pid>`` folder is incomplete: removed. A ``.old-<pid>``
+    folder is finished data that a killed overwrite had moved aside: put
+    back if nothing took its place, else removed.
+    """
+    if not target.parent.is_dir():
+        return
+    for entry in target.parent.iterdir():
+        if not entry.name.startswith(target.name + "."):
+            continue
+        found = _SIBLING_PATTERN.search(entry.name[len(target.name):])
+        if not found or entry.name != f"{target.name}{found.group(0)}":
+            continue
+        if _pid_alive(int(found.group(2))):
+            continue
+        if found.group(1) == "old" and not target.exists():
+            os.rename(entry, target)
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _looks_like_ours(folder: Path) -> bool:
+    """Only shards, a manifest and our temporary files: safe to replace."""
+    return all(entry.is_file() and (entry.name.endswith(".tfrecord") or entry.name.startswith(".")
+                                    or entry.name == MANIFEST_NAME)
+               for entry in folder.iterdir())
+
+
+def _existing_manifest(target: Path, overwrite: bool) -> dict[str, Any] | None:
+    """The manifest of a finished output at ``target``, ``None`` when it may be written.
+
+    Raises:
+        DataError: ``target`` holds something ganlab must not replace.
+
+    """
+    if not target.exists():
+        return None
+    if not target.is_dir():
+        raise DataError(f"The TFRecord output {target} is a file, not a folder. Point the "
+                        "dataset's `tfrecords` parameter at a folder.")
+    if not any(target.iterdir()):
+        return None
+    if not (target / MANIFEST_NAME).exists():
+        if overwrite and _looks_like_ours(target):
+            return None
+        raise DataError(
+            f"The TFRecord output folder {target} exists and is not a finished ganlab TFRecord "
+            f"folder (it has files but no {MANIFEST_NAME}). ganlab does not write over "
+            "folders it did not make: point `tfrecords` at a new or empty folder"
+            + ("" if _looks_like_ours(target) else ", or empty this one")
+            + (" (or pass --overwrite: it holds only shard files)." if _looks_like_ours(target)
+               else "."))
+    try:
+        return read_manifest(target)
+    except DataError as exc:
+        if overwrite and _looks_like_ours(target):
+            return None
+        raise DataError(f"{exc} Pass --overwrite (or overwrite=True) to replace the folder "
+                        f"{target}.") from None
+
+
+def _reuse_or_refuse(dataset: TFRecordImageDataset, manifest: dict[str, Any],
+                     options: Mapping[str, Any], fingerprint: str,
+                     overwrite: bool) -> PrepareReport | None:
+    """A reuse report, or ``None`` when the data is to be rewritten.
+
+    Raises:
+        DataError: The finished data differs or is damaged and ``overwrite``
+            was not asked for.
+
+    """
+    target = dataset.tfrecords
+    if matches(manifest, fingerprint):
+        problems = shard_problems(manifest, target)
+        if not problems:
+            return PrepareReport(
+                reused=True,
+                counts={split: int(info["count"]) for split, info in manifest["splits"].items()},
+                skipped=[(e["filename"], e["reason"]) for e in manifest.get("skipped", [])],
+                notes=dict(manifest.get("notes", {})),
+            )
+        if not overwrite:
+            raise DataError(
+                f"The finished TFRecords in {target} are damaged: {'; '.join(problems[:5])}. "
+                "Prepare them again with `ganlab prepare EXPERIMENT.yaml --overwrite`.")
+        return None
+    if overwrite:
+        return None
+    differences = option_differences(manifest, options) or [
+        f"format version {manifest.get('format_version')} → {FORMAT_VERSION}"]
+    raise DataError(
+        f"The TFRecords in {target} were prepared with other options "
+        f"({'; '.join(differences)}). Refusing to replace them: pass --overwrite "
+        "(`ganlab prepare EXPERIMENT.yaml --overwrite`, or overwrite=True) to write the new "
+        "ones (the old ones stay until the new ones are complete), or point `tfrecords` at "
+        "another folder.")
+
+
+# -- planning -----------------------------------------------------------------------------------
+def _checked_plan(dataset: TFRecordImageDataset) -> dict[str, Sequence[Any]]:
+    """The dataset's plan without empty splits, with usable split names."""
+    plan = dataset.plan()
+    checked: dict[str, Sequence[Any]] = {}
+    for split, items in plan.items():
+        if not _SPLIT_PATTERN.fullmatch(split) or split == ALL_SPLITS:
+            raise ValueError(f"split name {split!r} from plan() must be letters, digits or '_' "
+                             f"and not '{ALL_SPLITS}'")
+        if len(items):
+            checked[split] = items
+    if not checked:
+        raise DataError(f"No images to prepare: {dataset.describe_source()} lists none. "
+                        "Check the dataset's `source` parameter.")
+    return checked
+
+
+def _resolve_workers(requested: int | None, total: int) -> int:
+    if requested is None:
+        return max(1, min(default_workers(), total // MIN_EXAMPLES_PER_WORKER))
+    if int(requested) < 1:
+        raise DataError(f"workers must be 1 or more, got {requested}.")
+    return int(requested)
+
+
+def shard_count(examples: int, image_shape: tuple[int, int, int], workers: int) -> int:
+    """How many shards a split of ``examples`` images gets.
+
+    Enough shards of about :data:`TARGET_SHARD_BYTES` (estimated from the
+    raw image size, an upper bound for PNG), and at least ``workers`` when
+    each would still hold :data:`MIN_EXAMPLES_PER_SHARD` examples; small
+    splits get one shard.
+    """
+    height, width, channels = image_shape
+    estimate = examples * (height * width * channels + _RECORD_OVERHEAD)
+    by_size = math.ceil(estimate / TARGET_SHARD_BYTES)
+    by_workers = min(workers, examples // MIN_EXAMPLES_PER_SHARD)
+    return max(1, by_size, by_workers)
+
+
+def _make_jobs(plan: Mapping[str, Sequence[Any]], image_shape: tuple[int, int, int],
+               workers: int, folder: str) -> list[ShardJob]:
+    """Contiguous, balanced slices of each split, one job per shard."""
+    jobs = []
+    for split, items in plan.items():
+        total = shard_count(len(items), image_shape, workers)
+        bounds = [len(items) * i // total for i in range(total + 1)]
+        jobs += [ShardJob(split, i, total, items[bounds[i]:bounds[i + 1]], folder)
+                 for i in range(total)]
+    return jobs
+
+
+# -- writing ------------------------------------------------------------------------------------
+def _item_name(item: Any) -> str:
+    if isinstance(item, (str, os.PathLike)):
+        return os.fspath(item)
+    if isinstance(item, tuple) and item and isinstance(item[0], (str, os.PathLike)):
+        return os.fspath(item[0]) if len(item) == 1 else "#".join(str(part) for part in item)
+    return repr(item)
+
+
+def _numeric_increase(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value - before.get(key, 0) for key, value in after.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            and value != before.get(key, 0)}
+
+
+def write_shard(dataset: TFRecordImageDataset, job: ShardJob) -> ShardResult:
+    """Write one shard, streaming; runs in a worker or in-process.
+
+    Raises:
+        DataError: An image raised ``SkipExample`` under ``on_error: fail``,
+            or writing failed (the message names the shard).
+
+    """
+    import tensorflow as tf
+
+    notes_before = dict(dataset.prepare_notes())
+    path = Path(job.folder) / job.file
+    result = ShardResult(job.split, job.index, job.file, 0, 0)
+    current = "<opening the shard>"
+    try:
+        with tf.io.TFRecordWriter(str(path)) as writer:
+            for item in job.items:
+                current = _item_name(item)
+                record = _encode_item(dataset, item, result)
+                if record is not None:
+                    writer.write(record)
+                    result.count += 1
+        _fsync_file(path)
+    except (OSError, tf.errors.OpError) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        raise DataError(f"Writing shard {job.file} failed at {current}: {message}. The prepare "
+                        "was abandoned; finished TFRecords (if any) were left as they "
+                        "were.") from None
+    result.bytes = path.stat().st_size
+    result.notes = _numeric_increase(notes_before, dataset.prepare_notes())
+    return result
+
+
+def _encode_item(dataset: TFRecordImageDataset, item: Any, result: ShardResult) -> bytes | None:
+    """The record of one item, or ``None`` when it was skipped."""
+    try:
+        example = dataset.decode(item)
+    except SkipExample as exc:
+        name = getattr(exc, "filename", None) or _item_name(item)
+        if dataset.on_error == "fail":
+            raise DataError(f"Cannot use {name}: {exc}. Stopped because on_error is 'fail'; "
+                            "set the dataset's on_error to 'skip' to skip unreadable images "
+                            "and list them in the manifest.") from None
+        result.skipped.append((str(name), str(exc)))
+        return None
+    image = features.check_image(example.image, dataset.image_shape, example.filename)
+    length = len(example.attributes)
+    if result.attributes_length is None:
+        result.attributes_length = length
+    elif length != result.attributes_length:
+        raise ValueError(f"decode() gave {length} attributes for {example.filename!r} and "
+                         f"{result.attributes_length} for earlier images; every example "
+                         "needs the same number")
+    return features.serialize_example(example, features.encode_png(image), dataset.image_shape)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as stream:
+        os.fsync(stream.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # not supported here (Windows): the rename is still atomic
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+# -- running the jobs ---------------------------------------------------------------------------
+_WORKER_DATASET: TFRecordImageDataset | None = None
+
+
+def _init_worker(dataset: TFRecordImageDataset) -> None:
+    """Worker set-up: keep the dataset; Ctrl-C is the parent's to handle."""
+    global _WORKER_DATASET
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _WORKER_DATASET = dataset
+
+
+def _worker_job(job: ShardJob) -> ShardResult:
+    assert _WORKER_DATASET is not None
+    return write_shard(_WORKER_DATASET, job)
+
+
+def _run_jobs(dataset: TFRecordImageDataset, jobs: list[ShardJob], workers: int,
+              progress: Progress | None) -> list[ShardResult]:
+    processes = min(workers, len(jobs))
+    if processes <= 1:
+        results = []
+        for job in jobs:
+            results.append(write_shard(dataset, job))
+            if progress:
+                progress(results[-1], len(results), len(jobs))
+        return results
+    return _run_in_pool(dataset, jobs, processes, progress)
+
+
+def _run_in_pool(dataset: TFRecordImageDataset, jobs: list[ShardJob], processes: int,
+                 progress: Progress | None) -> list[ShardResult]:
+    executor = ProcessPoolExecutor(max_workers=processes,
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(dataset,))
+    results: list[ShardResult] = []
+    try:
+        futures = [executor.submit(_worker_job, job) for job in jobs]
+        for future in as_completed(futures):
+            results.append(future.result())
+            if progress:
+                progress(results[-1], len(results), len(jobs))
+    except BrokenProcessPool:
+        _stop_workers(executor)
+        raise DataError("A prepare worker process died unexpectedly (killed, or out of "
+                        "memory?). Nothing was changed at the TFRecord folder. Try again with "
+                        "fewer workers (--workers 1 writes in-process).") from None
+    except BaseException:
+        _stop_workers(executor)
+        raise
+    executor.shutdown(wait=True)
+    return results
+
+
+def _stop_workers(executor: ProcessPoolExecutor) -> None:
+    """Stop the workers now (not after their shards) and wait for them.
+
+    ``ProcessPoolExecutor`` has no public terminate before Python 3.14; the
+    workers must be gone before the partial folder is removed.
+    """
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    for process in processes:
+        process.terminate()
+    executor.shutdown(wait=True, cancel_futures=True)
+    for process in processes:
+        process.join(timeout=10)
+
+
+# -- the manifest and the swap ------------------------------------------------------------------
+def _build_manifest(dataset: TFRecordImageDataset, options: Mapping[str, Any], fingerprint: str,
+                    results: list[ShardResult], base_notes: Mapping[str, Any], workers: int,
+                    seconds: float) -> dict[str, Any]:
+    """The manifest of the finished shards.
+
+    Raises:
+        DataError: Every image was skipped.
+
+    """
+    results = sorted(results, key=lambda r: (r.split, r.index))
+    order = list(dict.fromkeys(r.split for r in results))
+    splits = {split: {"count": 0, "shards": []} for split in order}
+    skipped = []
+    notes = dict(base_notes)
+    lengths = set()
+    for result in results:
+        splits[result.split]["count"] += result.count
+        splits[result.split]["shards"].append(
+            {"file": result.file, "count": result.count, "bytes": result.bytes})
+        skipped += [{"split": result.split, "filename": name, "reason": reason}
+                    for name, reason in result.skipped]
+        for key, value in result.notes.items():
+            notes[key] = notes.get(key, 0) + value
+        if result.attributes_length is not None:
+            lengths.add(result.attributes_length)
+    _raise_if_nothing_written(dataset, splits, skipped)
+    if len(lengths) > 1:
+        raise ValueError(f"decode() gave different numbers of attributes: {sorted(lengths)}")
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "ganlab_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "dataset": f"{type(dataset).__module__}.{type(dataset).__qualname__}",
+        "source": dataset.describe_source(),
+        "options": _plain(options),
+        "fingerprint": fingerprint,
+        "image_shape": list(dataset.image_shape),
+        "image_format": features.IMAGE_FORMAT,
+        "attributes_length": lengths.pop() if lengths else 0,
+        "features": {name: kind for name, (kind, _) in features.FEATURES.items()},
+        "total_count": sum(info["count"] for info in splits.values()),
+        "splits": splits,
+        "skipped_count": len(skipped),
+        "skipped": skipped,
+        "notes": _plain(notes),
+        "prepared_with": {"workers": workers, "seconds": round(seconds, 3)},
+    }
+
+
+def _plain(value: Mapping[str, Any]) -> Any:
+    """JSON-ready copy (tuples → lists, paths → strings)."""
+    return json.loads(canonical_json(dict(value)))
+
+
+def _raise_if_nothing_written(dataset: TFRecordImageDataset, splits: Mapping[str, Any],
+                              skipped: list[dict[str, str]]) -> None:
+    if any(info["count"] for info in splits.values()):
+        return
+    reasons = "; ".join(f"{e['filename']}: {e['reason']}" for e in skipped[:3])
+    raise DataError(f"No image of {dataset.describe_source()} could be read: all "
+                    f"{len(skipped)} were skipped (first: {reasons}). Nothing was written.")
+
+
+def _swap_into_place(partial: Path, target: Path) -> None:
+    """Rename the complete ``partial`` folder to ``target``.
+
+    Finished data already at ``target`` is moved aside first and deleted only
+    after the new folder is in place; if the process dies in between, the
+    next prepare puts it back (see :func:`_recover_stale_siblings`).
+    """
+    if target.exists():
+        old = _sibling(target, "old", os.getpid())
+        os.rename(target, old)
+        try:
+            os.rename(partial, target)
+        except BaseException:
+            os.rename(old, target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(partial, target)
+    _fsync_dir(target.parent)
