@@ -2,6 +2,187 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from ganlab.components import build_dataset
+from ganlab.experiment import Experiment, check_params, load_experiment, raise_if_problems
+
+#: Skipped files listed on the terminal; the manifest has them all.
+SHOWN_SKIPPED = 20
+
+_experiment_argument = click.argument("experiment_file", type=click.Path(dir_okay=False))
+_set_option = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+                           help="Override a key of the experiment (repeatable), e.g. "
+                                "--set dataset.params.source=/data/mnist.")
+
+
+def experiment_dataset(state: Any, path: str, overrides: tuple[str, ...]
+                       ) -> tuple[Experiment, Any]:
+    """The validated experiment and its dataset object.
+
+    Only the dataset block is resolved, so that preparing data does not need
+    the architecture's plugin.
+
+    Raises:
+        ConfigError: The experiment or the dataset params are invalid.
+        PluginError: The dataset name is unknown.
+
+    """
+    experiment = load_experiment(path, overrides)
+    loaded = state.load_and_warn(experiment.config["plugins"], experiment.base_dir)
+    block = experiment.config["dataset"]
+    component = loaded.registry.resolve("dataset", block["name"])
+    raise_if_problems(experiment, check_params(component.factory, block["params"],
+                                               "dataset.params"))
+    return experiment, build_dataset(experiment, loaded.registry)
+
+
+# -- prepare ------------------------------------------------------------------------------------
+@click.command()
+@_experiment_argument
+@_set_option
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Writer processes (default: the dataset's `workers` param, else up to one "
+                   "per core for large datasets). 1 writes in-process.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace finished TFRecords prepared with other options (the old ones "
+                   "stay until the new ones are complete).")
+@click.option("--verify", is_flag=True,
+              help="Afterwards, read every record (CRC) and decode every image.")
+@click.pass_obj
+def prepare(state: Any, experiment_file: str, overrides: tuple[str, ...], workers: int | None,
+            overwrite: bool, verify: bool) -> None:
+    """Turn the raw files of EXPERIMENT_FILE's dataset into sharded TFRecords."""
+    _, dataset = experiment_dataset(state, experiment_file, overrides)
+    report = _run_prepare(dataset, workers, overwrite)
+    _echo_report(dataset, report)
+    if verify:
+        from ganlab.data.reader import verify as verify_folder  # TensorFlow loads only here
+
+        checked = verify_folder(dataset.tfrecords)
+        click.echo(f"Verified {checked.records} records in {checked.shards} shards (CRC and PNG "
+                   f"decode of every record, counts against the manifest): OK "
+                   f"({checked.seconds:.1f} s).")
+
+
+def _run_prepare(dataset: Any, workers: int | None, overwrite: bool) -> Any:
+    """``dataset.prepare``, with per-shard progress when ganlab's writer does the work."""
+    from ganlab.data import TFRecordImageDataset
+
+    if not isinstance(dataset, TFRecordImageDataset):
+        return dataset.prepare(workers=workers, overwrite=overwrite)
+    from ganlab.data.writer import prepare as write
+
+    def progress(result: Any, done: int, total: int) -> None:
+        if total > 1:
+            click.echo(f"  [{done}/{total}] {result.file}: {result.count} images", err=True)
+
+    if not dataset.is_prepared():
+        click.echo(f"Preparing TFRecords in {dataset.tfrecords} from "
+                   f"{dataset.describe_source()} ...", err=True)
+    return write(dataset, workers=workers, overwrite=overwrite, progress=progress)
+
+
+def _echo_report(dataset: Any, report: Any) -> None:
+    total = sum(report.counts.values())
+    if report.reused:
+        click.echo(f"TFRecords in {dataset.tfrecords} are already prepared with these options: "
+                   f"reused ({total} images).")
+    else:
+        click.echo(f"Prepared {total} images into {dataset.tfrecords} in "
+                   f"{report.seconds:.1f} s.")
+    for split, count in report.counts.items():
+        click.echo(f"  {split}: {count} images")
+    if report.skipped:
+        click.echo(f"  skipped: {len(report.skipped)} source files")
+        for name, reason in report.skipped[:SHOWN_SKIPPED]:
+            click.echo(f"    {name}: {reason}")
+        if len(report.skipped) > SHOWN_SKIPPED:
+            click.echo(f"    ... and {len(report.skipped) - SHOWN_SKIPPED} more, all listed in "
+                       f"{Path(dataset.tfrecords) / 'dataset.json'}")
+    for key, value in report.notes.items():
+        click.echo(f"  {key}: {value}")
+
+
+# -- inspect ------------------------------------------------------------------------------------
+@click.command()
+@_experiment_argument
+@_set_option
+@click.option("--split", default=None,
+              help="Split to show (default: the one training uses; 'all' for every split).")
+@click.option("--num", default=64, show_default=True, type=click.IntRange(1, 1024),
+              help="Number of images in the grid.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Grid PNG to write (default: inspect-<experiment>-<split>.png).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0),
+              help="Seed of the shuffle that picks the images.")
+@click.pass_obj
+def inspect(state: Any, experiment_file: str, overrides: tuple[str, ...], split: str | None,
+            num: int, out: str | None, seed: int) -> None:
+    """Show the manifest of EXPERIMENT_FILE's TFRecords and a grid of real images."""
+    experiment, dataset = experiment_dataset(state, experiment_file, overrides)
+    manifest = dataset.manifest()
+    _echo_manifest(dataset, manifest)
+    split = split or dataset.default_split
+    started = time.monotonic()
+    images, labels = _sample(dataset, split, num, seed)
+    from ganlab.images import save_png, tile
+
+    path = save_png(tile(images), out or f"inspect-{experiment.name}-{split}.png")
+    height, width, channels = images.shape[1:]
+    click.echo(f"Wrote a grid of {len(images)} '{split}' images to {path}, as the model sees "
+               f"them: {height}x{width}x{channels} float32 in [{images.min():.2f}, "
+               f"{images.max():.2f}] ({time.monotonic() - started:.1f} s).")
+    if any(label >= 0 for label in labels):
+        counts = Counter(int(label) for label in labels)
+        click.echo("  labels in the grid: " + ", ".join(
+            f"{label}: {counts[label]}" for label in sorted(counts)))
+
+
+def _echo_manifest(dataset: Any, manifest: Mapping[str, Any]) -> None:
+    from ganlab.data.manifest import matches, options_fingerprint
+
+    same = matches(manifest, options_fingerprint(dataset.options()))
+    click.echo(f"TFRecords: {dataset.tfrecords}")
+    click.echo(f"  source: {manifest.get('source')}")
+    click.echo(f"  created: {manifest.get('created')} by ganlab {manifest.get('ganlab_version')} "
+               f"(format {manifest.get('format_version')})")
+    height, width, channels = manifest["image_shape"]
+    click.echo(f"  image shape: {height}x{width}x{channels} ({manifest.get('image_format')})")
+    click.echo("  options: " + ", ".join(f"{k}={v}" for k, v in manifest["options"].items()))
+    click.echo(f"  fingerprint: {str(manifest.get('fingerprint'))[:16]} "
+               + ("(matches the experiment)" if same
+                  else "(DIFFERS from the experiment's options: prepare again with --overwrite)"))
+    for name, info in manifest["splits"].items():
+        shards = len(info["shards"])
+        click.echo(f"  {name}: {info['count']} images in {shards} shard{'s' * (shards != 1)}")
+    click.echo(f"  skipped: {manifest.get('skipped_count', 0)}")
+    for key, value in (manifest.get("notes") or {}).items():
+        click.echo(f"  {key}: {value}")
+
+
+def _sample(dataset: Any, split: str, num: int, seed: int) -> tuple[Any, list[int]]:
+    """``num`` images (float32, [-1, 1]) and labels of ``split``, picked by a seeded shuffle."""
+    import numpy as np
+
+    records = dataset.load(split, with_metadata=True, deterministic=True)
+    # A shuffle, not the first images: sources are often sorted (by class, by id).
+    buffer = max(1, min(dataset.num_examples(split), 10_000))
+    images, labels = [], []
+    for example in records.shuffle(buffer, seed=seed).take(num):
+        images.append(example["image"].numpy())
+        labels.append(int(example["label"].numpy()))
+    if not images:
+        from ganlab.errors import DataError
+
+        raise DataError(f"The '{split}' split of {dataset.tfrecords} holds no images.")
+    return np.stack(images), labels
+
+
+COMMANDS: list[click.Command] = [prepare, inspect]

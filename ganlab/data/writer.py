@@ -175,8 +175,8 @@ def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
     partial.mkdir()
     try:
         results = _run_jobs(dataset, jobs, workers, progress)
-        manifest = _build_manifest(dataset, options, fingerprint, results, base_notes,
-                                   workers, time.monotonic() - started)
+        manifest = _build_manifest(dataset, options, fingerprint, list(plan), results,
+                                   base_notes, workers, time.monotonic() - started)
         write_manifest(partial, manifest)
         _fsync_dir(partial)
         _swap_into_place(partial, target)
@@ -366,7 +366,7 @@ def _item_name(item: Any) -> str:
     if isinstance(item, (str, os.PathLike)):
         return os.fspath(item)
     if isinstance(item, tuple) and item and isinstance(item[0], (str, os.PathLike)):
-        return os.fspath(item[0]) if len(item) == 1 else "#".join(str(part) for part in item)
+        return os.fspath(item[0])
     return repr(item)
 
 
@@ -518,17 +518,16 @@ def _stop_workers(executor: ProcessPoolExecutor) -> None:
 
 # -- the manifest and the swap ------------------------------------------------------------------
 def _build_manifest(dataset: TFRecordImageDataset, options: Mapping[str, Any], fingerprint: str,
-                    results: list[ShardResult], base_notes: Mapping[str, Any], workers: int,
-                    seconds: float) -> dict[str, Any]:
+                    order: list[str], results: list[ShardResult], base_notes: Mapping[str, Any],
+                    workers: int, seconds: float) -> dict[str, Any]:
     """The manifest of the finished shards.
 
     Raises:
         DataError: Every image was skipped.
 
     """
-    results = sorted(results, key=lambda r: (r.split, r.index))
-    order = list(dict.fromkeys(r.split for r in results))
-    splits = {split: {"count": 0, "shards": []} for split in order}
+    splits: dict[str, dict[str, Any]] = {split: {"count": 0, "shards": []} for split in order}
+    results = sorted(results, key=lambda r: (order.index(r.split), r.index))
     skipped = []
     notes = dict(base_notes)
     lengths = set()
