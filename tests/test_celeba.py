@@ -62,7 +62,7 @@ def test_attr_file_header_without_id_column_and_trailing_space(tree):
     names, attributes = celeba.parse_attr_file(tree.anno["attr"])
     assert names == tuple(ATTRIBUTE_NAMES)
     assert len(attributes) == len(FACES)
-    assert attributes["000005.jpg"] == tuple(attributes_of(5))
+    assert celeba.decode_attributes(attributes["000005.jpg"]) == tuple(attributes_of(5))
 
 
 def test_bbox_file_header_names_id_column_and_padding(tree):
