@@ -1,0 +1,261 @@
+"""Getting a generator (and its latent space) back out of a run directory.
+
+Tools that work on a finished or running run — ``ganlab arithmetic``,
+``ganlab interpolate``, notebooks — need the generator of a chosen moment of
+training and the run's latent prior. Two sources exist:
+
+- ``generator.keras``, exported when training completes;
+- the checkpoints, written during training (``checkpoints/ckpt-e0003-s000000.npz``):
+  they hold weights only, so the generator is rebuilt from the run's saved
+  ``config.yaml`` through the plugin registry and the weights assigned to it.
+
+Nothing here writes to the run directory.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganlab.errors import GanlabError, RunDirectoryError
+from ganlab.rundir import RunDirectory
+
+#: The first line of a saved ``config.yaml`` names the experiment file it came from.
+_HEADER = re.compile(r"^# Resolved by ganlab \S+ from (?P<path>.+?)(?: with --set .*)?$")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run directory says about its latent space.
+
+    Attributes:
+        root: The run directory.
+        latent_dim: Length of the generator's latent input.
+        latent_distribution: ``"normal"`` or ``"uniform"``: the prior.
+        image_shape: ``(h, w, c)`` of the generated images.
+        latent_bank: The fixed, numbered latents (``(n, latent_dim)`` float32).
+        seed: The experiment's seed.
+
+    """
+
+    root: Path
+    latent_dim: int
+    latent_distribution: str
+    image_shape: tuple[int, int, int]
+    latent_bank: np.ndarray
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RestoredGenerator:
+    """A generator and where it came from.
+
+    Attributes:
+        generator: The ``keras.Model`` (latents → images in [-1, 1]).
+        source: The file its weights were read from.
+        description: Human words for messages, e.g. ``the checkpoint at the
+            end of epoch 3``.
+        epoch: Completed epochs it reflects (``None`` for ``generator.keras``
+            when ``run.json`` does not say).
+
+    """
+
+    generator: Any
+    source: Path
+    description: str
+    epoch: int | None
+
+
+def read_run_info(run_dir: str | Path) -> RunInfo:
+    """The latent size, prior, image shape and latent bank of a run.
+
+    Raises:
+        RunDirectoryError: ``run_dir`` is not a run directory, or its
+            ``run.json`` / ``latents.npy`` are missing or inconsistent.
+
+    """
+    directory = _open_run(run_dir)
+    metadata = directory.read_metadata()
+    missing = [key for key in ("latent_dim", "latent_distribution", "image_shape")
+               if key not in metadata]
+    if missing:
+        raise RunDirectoryError(f"{directory.metadata} lacks {', '.join(missing)}: it was not "
+                                "written by this version of ganlab, or is damaged.")
+    latent_dim = int(metadata["latent_dim"])
+    if not directory.latent_bank.exists():
+        raise RunDirectoryError(f"{directory.root} has no latent bank "
+                                f"({directory.latent_bank.name}).")
+    try:
+        bank = np.load(directory.latent_bank, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise RunDirectoryError(f"Cannot read {directory.latent_bank}: {exc}.") from None
+    if bank.ndim != 2 or bank.shape[1] != latent_dim:
+        raise RunDirectoryError(f"{directory.latent_bank} holds latents of shape {bank.shape}, "
+                                f"not (n, {latent_dim}) as run.json says.")
+    return RunInfo(root=directory.root, latent_dim=latent_dim,
+                   latent_distribution=str(metadata["latent_distribution"]),
+                   image_shape=tuple(int(v) for v in metadata["image_shape"]),
+                   latent_bank=bank.astype(np.float32),
+                   seed=int((directory.read_config() or {}).get("seed", 0)))
+
+
+def available_epochs(run_dir: str | Path) -> list[int]:
+    """Epochs that have an end-of-epoch checkpoint in the run, oldest first."""
+    from ganlab.engine.checkpoint import CheckpointStore
+
+    store = CheckpointStore(RunDirectory(Path(run_dir)).checkpoints)
+    return [c.epoch for c in store.list() if c.step == 0]
+
+
+def load_generator(run_dir: str | Path, checkpoint: int | Any | None = None,
+                   registry: Any | None = None) -> Any:
+    """The generator of a run, from its export or from one of its checkpoints.
+
+    Args:
+        run_dir: The run directory.
+        checkpoint: ``None``: ``generator.keras`` when the run has exported
+            one, else the latest checkpoint. An ``int`` ``N``: the checkpoint
+            written at the end of epoch ``N``. A
+            :class:`ganlab.engine.checkpoint.CheckpointId`: that checkpoint.
+            ``"latest"``: the newest checkpoint, even when an export exists.
+        registry: The plugin registry to rebuild the architecture with
+            (checkpoints only); ``None`` loads the plugins the run's config
+            lists plus the installed ones.
+
+    Returns:
+        A ``keras.Model`` mapping ``(batch, latent_dim)`` latents to images.
+
+    Raises:
+        RunDirectoryError: No such run, no such checkpoint (the message lists
+            the epochs available), or weights that no longer fit the
+            architecture.
+
+    """
+    return restore_generator(run_dir, checkpoint, registry).generator
+
+
+def restore_generator(run_dir: str | Path, checkpoint: int | Any | None = None,
+                      registry: Any | None = None) -> RestoredGenerator:
+    """Like :func:`load_generator`, also saying where the weights came from."""
+    directory = _open_run(run_dir)
+    if checkpoint is None and directory.generator.exists():
+        return _exported(directory)
+    return _from_checkpoint(directory, checkpoint, registry)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _open_run(run_dir: str | Path) -> RunDirectory:
+    directory = RunDirectory(Path(run_dir))
+    if not directory.root.is_dir():
+        raise RunDirectoryError(f"Run directory {directory.root} does not exist.")
+    if not directory.metadata.exists() or not directory.config.exists():
+        raise RunDirectoryError(f"{directory.root} is not a ganlab run directory (no run.json "
+                                "or config.yaml): give the folder 'ganlab run' trained into, "
+                                "e.g. runs/<experiment name>.")
+    return directory
+
+
+def _exported(directory: RunDirectory) -> RestoredGenerator:
+    from ganlab.sampling import load_exported_generator  # TensorFlow loads only here
+
+    generator, metadata = load_exported_generator(directory.root)
+    epochs = metadata.get("epochs_completed")
+    return RestoredGenerator(generator, directory.generator,
+                             f"the exported generator ({directory.generator.name})",
+                             int(epochs) if epochs is not None else None)
+
+
+def _choose_checkpoint(directory: RunDirectory, checkpoint: int | Any | None) -> Any:
+    from ganlab.engine.checkpoint import CheckpointId, CheckpointStore
+
+    present = CheckpointStore(directory.checkpoints).list()
+    if not present:
+        raise RunDirectoryError(f"{directory.root} has no checkpoints and no exported "
+                                "generator yet: train it with 'ganlab run' first.")
+    if checkpoint is None or checkpoint == "latest":
+        return present[-1]
+    if isinstance(checkpoint, bool) or not isinstance(checkpoint, int | CheckpointId):
+        raise TypeError(f"checkpoint must be None, 'latest', an epoch number or a "
+                        f"CheckpointId, got {checkpoint!r}")
+    wanted = checkpoint if isinstance(checkpoint, CheckpointId) else CheckpointId(checkpoint, 0)
+    if wanted not in present:
+        raise RunDirectoryError(_missing_checkpoint_message(directory, wanted, present))
+    return wanted
+
+
+def _missing_checkpoint_message(directory: RunDirectory, wanted: Any, present: list[Any]) -> str:
+    epochs = [str(c.epoch) for c in present if c.step == 0]
+    partial = [c.describe() for c in present if c.step != 0]
+    message = f"{directory.root} has no checkpoint for the {wanted.describe()}. "
+    message += (f"End-of-epoch checkpoints available: epoch {', '.join(epochs)}."
+                if epochs else "It has no end-of-epoch checkpoint.")
+    if partial:
+        message += f" Mid-epoch: {'; '.join(partial)}."
+    if wanted > present[-1]:
+        return message + f" The run has not trained that far (latest: {present[-1].describe()})."
+    return message + (" Older ones were pruned by the keep policy: set "
+                      "checkpoint.keep_every_n_epochs (or keep_last) to keep more in "
+                      "future runs.")
+
+
+def _from_checkpoint(directory: RunDirectory, checkpoint: int | Any | None,
+                     registry: Any | None) -> RestoredGenerator:
+    from ganlab.engine.checkpoint import CheckpointStore, assign_variables
+
+    chosen = _choose_checkpoint(directory, checkpoint)
+    store = CheckpointStore(directory.checkpoints)
+    arrays, _ = store.open(chosen)
+    generator = _rebuild_generator(directory, registry)
+    assign_variables("generator", generator.weights, arrays, store.path(chosen))
+    return RestoredGenerator(generator, store.path(chosen),
+                             f"the checkpoint at the {chosen.describe()}", chosen.epoch)
+
+
+def _rebuild_generator(directory: RunDirectory, registry: Any | None) -> Any:
+    """A freshly built generator of the run's architecture (weights still random)."""
+    from ganlab.components import build_architectures
+    from ganlab.experiment import experiment_from_data
+
+    config = directory.read_config()
+    try:
+        experiment = experiment_from_data(config, path=directory.config)
+    except GanlabError as exc:
+        raise RunDirectoryError(f"The saved config of {directory.root} no longer validates, so "
+                                f"its generator cannot be rebuilt: {exc}") from None
+    if registry is None:
+        from ganlab.plugins import load_plugins
+
+        registry = load_plugins(experiment.config["plugins"],
+                                base_dir=_plugin_base_dir(directory, experiment.config)).registry
+    image_shape = tuple(int(v) for v in directory.read_metadata()["image_shape"])
+    g_arch, _ = build_architectures(experiment, registry, image_shape)
+    # Inference only: build under float32 whatever precision the run trained
+    # with (mixed-precision variables are float32 anyway, so the weights fit).
+    import keras
+
+    policy = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        return g_arch.build_generator()
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+
+
+def _plugin_base_dir(directory: RunDirectory, config: dict[str, Any]) -> Path:
+    """Where the run's relative local plugin paths are relative to.
+
+    They were relative to the experiment file, which ``config.yaml`` names
+    only in its header comment; fall back to the current folder.
+    """
+    first = directory.config.read_text(encoding="utf-8").splitlines()[:1]
+    match = _HEADER.match(first[0]) if first else None
+    if match and match.group("path") != "None":
+        candidate = Path(match.group("path")).parent
+        local = [p for p in config["plugins"] if p.endswith(".py") or "/" in p]
+        if all((candidate / p).exists() or Path(p).is_absolute() for p in local):
+            return candidate
+    return Path.cwd()
