@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,9 +53,8 @@ class CliState:
 
 
 def fail_message(message: str) -> str:
-    """Format a user error as one wrapped paragraph."""
-    return textwrap.fill(f"Error: {message}", width=100, break_long_words=False,
-                         break_on_hyphens=False)
+    """Format a user error as one paragraph (one line; the terminal wraps it)."""
+    return "Error: " + " ".join(message.split())
 
 
 class GanlabGroup(click.Group):
@@ -132,6 +130,8 @@ def _register_plugin_commands(argv: Sequence[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``ganlab`` script."""
     args = list(sys.argv[1:] if argv is None else argv)
+    # TensorFlow's C++ start-up chatter hides ganlab's own messages.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _register_core_commands()
     _register_plugin_commands(args)
     cli.main(args=args, prog_name="ganlab")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import tempfile
 from collections.abc import Callable, Iterator
@@ -30,8 +31,10 @@ from ganlab.engine.checkpoint import (
     CheckpointId,
     CheckpointStore,
     assign_variables,
+    non_finite_arrays,
     variables_state,
 )
+from ganlab.engine.faults import fault_point
 from ganlab.engine.strategy import make_strategy
 from ganlab.engine.trainer import (
     GAN,
@@ -64,6 +67,28 @@ class TrainingInterrupted(GanlabError):
     exit_code = 130
 
 
+class PoisonedWeights(Exception):
+    """The weights hold NaN/Inf at a checkpoint boundary (never written)."""
+
+    def __init__(self, checkpoint: CheckpointId, names: list[str]):
+        super().__init__(f"non-finite weights at the {checkpoint.describe()}")
+        self.checkpoint, self.names = checkpoint, names
+
+
+@dataclass(frozen=True)
+class BranchSource:
+    """Where ``ganlab run --from-checkpoint`` branches a new run from.
+
+    Attributes:
+        run_dir: The existing run directory (left untouched).
+        checkpoint: Its checkpoint to start from.
+
+    """
+
+    run_dir: Path
+    checkpoint: CheckpointId
+
+
 @dataclass
 class RunResult:
     """What a finished (or stopped) run did."""
@@ -88,6 +113,7 @@ class Session:
     bank: np.ndarray
     steps_per_epoch: int
     global_batch: int
+    last_saved: CheckpointId | None = None
 
 
 # -- the data ------------------------------------------------------------------------------------
@@ -170,10 +196,12 @@ def build_session(experiment: Experiment, registry: Registry, echo: Echo) -> Ses
     """Dataset, strategy, models, optimizers and trainer for ``experiment``."""
     config = experiment.config
     train = config["train"]
+    # The strategy comes first: splitting a CPU into logical devices must
+    # happen before anything (preparing data included) starts TensorFlow.
+    strategy = make_strategy(train["strategy"], train["devices"])
+    configure_tensorflow(config)
     dataset = build_dataset(experiment, registry)
     ensure_prepared(dataset, echo)
-    configure_tensorflow(config)
-    strategy = make_strategy(train["strategy"], train["devices"])
     global_batch = train["batch_size"]
     count = dataset.num_examples()
     steps_per_epoch = count // global_batch
@@ -218,20 +246,35 @@ def load_or_create_bank(run_dir: RunDirectory, config: dict[str, Any], latent_di
                                 f"not (n, {latent_dim}).")
     bank = sample_latents(config["latents"]["bank_size"], latent_dim, distribution,
                           seed=config["seed"])
-    run_dir.root.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=run_dir.root, suffix=".npy", delete=False) as stream:
-        np.save(stream, bank)
-    os.replace(stream.name, run_dir.latent_bank)
+    save_bank(run_dir, bank)
     return bank
 
 
+def save_bank(run_dir: RunDirectory, bank: np.ndarray) -> None:
+    """Write ``latents.npy`` atomically."""
+    run_dir.root.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=run_dir.root, prefix=".latents.npy.", suffix=".tmp",
+                                     delete=False) as stream:
+        np.save(stream, bank)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(stream.name, run_dir.latent_bank)
+
+
 # -- checkpoints ---------------------------------------------------------------------------------
+def seed_variables(model: keras.Model) -> list[Any]:
+    """The model's variables that are not weights: random-seed generator states (dropout)."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
 def checkpoint_arrays(session: Session) -> dict[str, np.ndarray]:
     """Everything training state is made of, as named arrays."""
     gan, trainer = session.gan, session.trainer
     arrays = {}
-    arrays.update(variables_state("generator", gan.generator.weights))
-    arrays.update(variables_state("discriminator", gan.discriminator.weights))
+    for name, model in (("generator", gan.generator), ("discriminator", gan.discriminator)):
+        arrays.update(variables_state(name, model.weights))
+        arrays.update(variables_state(f"{name}_seeds", seed_variables(model)))
     arrays.update(variables_state("g_optimizer", trainer.g_optimizer.variables))
     arrays.update(variables_state("d_optimizer", trainer.d_optimizer.variables))
     arrays["rng_state"] = np.asarray(trainer.rng.state.numpy())
@@ -240,34 +283,150 @@ def checkpoint_arrays(session: Session) -> dict[str, np.ndarray]:
 
 
 def save_checkpoint(session: Session, state: LoopState) -> Path:
-    """Write a checkpoint of the current state."""
+    """Write a checkpoint of the current state (refusing a poisoned one).
+
+    Raises:
+        PoisonedWeights: Some weight or optimizer state is NaN/Inf: nothing is
+            written, so the last good checkpoint stays the newest.
+        RunDirectoryError: Writing failed (disk full); earlier checkpoints intact.
+
+    """
+    checkpoint = CheckpointId(state.epoch, state.step_in_epoch)
+    arrays = checkpoint_arrays(session)
+    poisoned = non_finite_arrays(arrays)
+    if poisoned:
+        raise PoisonedWeights(checkpoint, poisoned)
     meta = {"epoch": state.epoch, "step": state.step_in_epoch, "global_step": state.global_step,
-            "last_finite": state.last_finite, "ganlab_version": __version__}
-    return session.store.save(CheckpointId(state.epoch, state.step_in_epoch),
-                              checkpoint_arrays(session), meta)
+            "last_finite": state.last_finite, "epoch_totals": state.epoch_totals,
+            "epoch_counted": state.epoch_counted, "ganlab_version": __version__}
+    path = session.store.save(checkpoint, arrays, meta)
+    session.last_saved = checkpoint
+    return path
 
 
 def restore_checkpoint(session: Session, echo: Echo) -> tuple[LoopState, CheckpointId | None]:
     """Restore the newest good checkpoint (if any) and say what was restored."""
-    found = session.store.load_latest_good()
+    found = session.store.load_latest_good(quarantine=True)
     if found is None:
         return LoopState(), None
     checkpoint, arrays, meta, problems = found
-    for problem in problems:
-        echo(f"warning: {problem} Falling back to an earlier checkpoint.")
     source = session.store.path(checkpoint)
-    gan, trainer = session.gan, session.trainer
-    assign_variables("generator", gan.generator.weights, arrays, source)
-    assign_variables("discriminator", gan.discriminator.weights, arrays, source)
-    assign_variables("g_optimizer", trainer.g_optimizer.variables, arrays, source)
-    assign_variables("d_optimizer", trainer.d_optimizer.variables, arrays, source)
-    trainer.rng.state.assign(arrays["rng_state"])
+    for problem in problems:
+        echo(f"warning: {problem}")
+    if problems:
+        echo(f"warning: falling back to {source.name} ({checkpoint.describe()}).")
+    assign_state(session, arrays, source)
     state = LoopState(epoch=meta["epoch"], step_in_epoch=meta["step"],
-                      global_step=meta["global_step"], last_finite=meta.get("last_finite"))
+                      global_step=meta["global_step"], last_finite=meta.get("last_finite"),
+                      epoch_totals=dict(meta.get("epoch_totals") or {}),
+                      epoch_counted=int(meta.get("epoch_counted") or 0))
+    session.last_saved = checkpoint
     echo(f"Resuming from {source} ({checkpoint.describe()}): restored generator, "
          f"discriminator, both optimizer states (global step {state.global_step}), the "
          "training RNG state and the fixed latent bank.")
     return state, checkpoint
+
+
+def assign_state(session: Session, arrays: dict[str, np.ndarray], source: Path) -> None:
+    """Put a checkpoint's arrays back into the models, optimizers and RNG."""
+    gan, trainer = session.gan, session.trainer
+    for name, model in (("generator", gan.generator), ("discriminator", gan.discriminator)):
+        assign_variables(name, model.weights, arrays, source)
+        if any(key.startswith(f"{name}_seeds/") for key in arrays):
+            assign_variables(f"{name}_seeds", seed_variables(model), arrays, source)
+    assign_variables("g_optimizer", trainer.g_optimizer.variables, arrays, source)
+    assign_variables("d_optimizer", trainer.d_optimizer.variables, arrays, source)
+    trainer.rng.state.assign(arrays["rng_state"])
+    optimizers = session.experiment.config["optimizers"]
+    if not optimizers["schedule"]:
+        # A fixed rate is an optimizer variable: the experiment's value wins
+        # (it can differ only in a branch, where changing it is the point).
+        trainer.g_optimizer.learning_rate = optimizers["generator"]["learning_rate"]
+        trainer.d_optimizer.learning_rate = optimizers["discriminator"]["learning_rate"]
+
+
+# -- branching -----------------------------------------------------------------------------------
+def start_branch(branch: BranchSource, run_dir: RunDirectory, experiment: Experiment,
+                 echo: Echo) -> None:
+    """Seed the new run directory ``run_dir`` with a checkpoint of another run.
+
+    The source run is only read. The checkpoint is verified, copied (whole or
+    not at all) into ``run_dir/checkpoints``, with the source's latent bank,
+    history and sample grids up to that point. Running the same branch
+    command again (after a crash) continues the branch.
+
+    Raises:
+        RunDirectoryError: The source has no such (good) checkpoint, or
+            ``run_dir`` is the source or already holds another run.
+
+    """
+    source = RunDirectory(branch.run_dir)
+    record = {"run_dir": str(source.root.resolve()), "checkpoint": branch.checkpoint.filename}
+    check_branch_target(source, run_dir, record)
+    if run_dir.read_metadata().get("branched_from") == record and \
+            CheckpointStore(run_dir.checkpoints).list():
+        echo(f"{run_dir.root} is already a branch from the {branch.checkpoint.describe()} of "
+             f"{source.root}: continuing it.")
+        return
+    store = CheckpointStore(source.checkpoints)
+    if branch.checkpoint not in store.list():
+        raise RunDirectoryError(missing_checkpoint_message(source, branch.checkpoint,
+                                                           store.list()))
+    arrays, meta = store.open(branch.checkpoint)
+    run_dir.update_metadata(branched_from=record)
+    save_bank(run_dir, arrays["latent_bank"])
+    copy_history(source, run_dir, branch.checkpoint.epoch)
+    target = CheckpointStore(run_dir.checkpoints, keep_last=10**6)
+    target.save(branch.checkpoint, {k: v for k, v in arrays.items() if k != "__meta__"},
+                {k: v for k, v in meta.items() if k != "format"})
+    changes = [c for c in incompatible_changes(source.read_config(), experiment.config)
+               if not c.startswith(("name:", "run_dir:"))]
+    echo(f"Branching a new run in {run_dir.root} from the {branch.checkpoint.describe()} of "
+         f"{source.root} (which is left untouched)"
+         + (f"; changed: {'; '.join(changes)}." if changes else "."))
+
+
+def check_branch_target(source: RunDirectory, run_dir: RunDirectory,
+                        record: dict[str, str]) -> None:
+    """Refuse branching into the source itself or into another existing run."""
+    if not source.exists():
+        raise RunDirectoryError(f"--from-checkpoint: {source.root} holds no run (no "
+                                f"{source.config.name}); give the run to branch from with "
+                                "--from-run RUN_DIR.")
+    if source.root.resolve() == run_dir.root.resolve():
+        raise RunDirectoryError(
+            f"--from-checkpoint starts a new run, but its run directory is the original one "
+            f"({run_dir.root}). Give the branch its own directory: add --set name=NEW_NAME "
+            "or --set run_dir=runs/NEW_NAME.")
+    if run_dir.read_metadata().get("branched_from") == record:
+        return  # this very branch, started before: continue it
+    if run_dir.exists() or CheckpointStore(run_dir.checkpoints).list():
+        raise RunDirectoryError(
+            f"--from-checkpoint: {run_dir.root} already holds a run. A branch needs a new "
+            "directory: choose another name or run_dir (or run without --from-checkpoint to "
+            "resume that run).")
+
+
+def missing_checkpoint_message(source: RunDirectory, wanted: CheckpointId,
+                               present: list[CheckpointId]) -> str:
+    """Which checkpoints a run has, when the asked-for one is not there."""
+    epochs = ", ".join(str(c.epoch) for c in present if c.end_of_epoch) or "none"
+    return (f"{source.root} has no checkpoint for the {wanted.describe()}. End-of-epoch "
+            f"checkpoints available: {epochs}. Older ones were pruned by the keep policy: set "
+            "checkpoint.keep_every_n_epochs (or keep_last) to keep more.")
+
+
+def copy_history(source: RunDirectory, run_dir: RunDirectory, epochs: int) -> None:
+    """Copy ``history.csv`` and the sample grids of the first ``epochs`` epochs."""
+    if source.history.exists():
+        write_text_atomic(run_dir.history, source.history.read_text(encoding="utf-8"))
+    for grid in sorted(source.samples.glob("epoch_*.png")):
+        number = grid.stem.removeprefix("epoch_")
+        if number.isdigit() and int(number) <= epochs:
+            run_dir.samples.mkdir(parents=True, exist_ok=True)
+            temporary = run_dir.samples / f".{grid.name}.copy.tmp"
+            shutil.copyfile(grid, temporary)
+            os.replace(temporary, run_dir.samples / grid.name)
 
 
 # -- run directory files -------------------------------------------------------------------------
@@ -315,7 +474,7 @@ def export_generator(session: Session) -> Path:
 # -- the loop ------------------------------------------------------------------------------------
 @contextmanager
 def stop_on_signals(state: LoopState, echo: Echo) -> Iterator[None]:
-    """SIGINT/SIGTERM ask the loop to stop at the next step boundary (twice: at once)."""
+    """SIGINT/SIGTERM ask the loop to stop at the next step boundary (SIGINT twice: at once)."""
     def request_stop(signum: int, frame: Any) -> None:
         if state.stop_requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
@@ -341,6 +500,51 @@ def make_context(session: Session, writer: Any) -> RunContext:
                       latent_bank=session.bank, summary_writer=writer, seed=config["seed"])
 
 
+def step_checkpointer(session: Session) -> Callable[[LoopState], None]:
+    """What runs after every step: mid-epoch checkpoints per policy, and the fault hook."""
+    every = session.experiment.config["checkpoint"]["every_n_steps"]
+
+    def after_step(state: LoopState) -> None:
+        if (every and state.global_step % every == 0
+                and state.step_in_epoch < session.steps_per_epoch):
+            save_checkpoint(session, state)
+        fault_point("step", state.global_step)
+
+    return after_step
+
+
+def train_epoch(session: Session, images: Any, state: LoopState, callbacks: Any) -> dict:
+    """One epoch (or what remains of it) of training, with data errors made readable."""
+    config = session.experiment.config
+    train_cfg = config["train"]
+    batches = epoch_dataset(
+        images, epoch=state.epoch, seed=config["seed"], batch_size=session.global_batch,
+        steps=session.steps_per_epoch, skip=state.step_in_epoch,
+        shuffle_buffer=train_cfg["shuffle_buffer"], deterministic=train_cfg["deterministic"])
+    try:
+        return session.trainer.run_epoch(batches, state, callbacks, session.steps_per_epoch,
+                                         session.global_batch,
+                                         after_step=step_checkpointer(session))
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as exc:
+        found = data_read_error(session.dataset, exc)
+        if found is None:
+            raise
+        raise found from None
+
+
+def data_read_error(dataset: Any, error: Exception) -> DataError | None:
+    """A message naming the bad shard when ``error`` came from damaged TFRecords."""
+    from ganlab.data.reader import verify
+
+    try:
+        verify(dataset.tfrecords)
+    except DataError as found:
+        return DataError(f"Training stopped: the training data is damaged. {found}")
+    except Exception:  # not our TFRecords: let the original error through
+        return None
+    return None
+
+
 def train(session: Session, state: LoopState, plugin_callbacks: list[Any], echo: Echo) -> dict:
     """Run the remaining epochs, checkpointing per policy; returns the last epoch logs."""
     config = session.experiment.config
@@ -361,15 +565,10 @@ def train(session: Session, state: LoopState, plugin_callbacks: list[Any], echo:
     with stop_on_signals(state, echo):
         while state.epoch < epochs and not session.gan.stop_training:
             callbacks.on_epoch_begin(state.epoch)
-            batches = epoch_dataset(
-                images, epoch=state.epoch, seed=config["seed"], batch_size=session.global_batch,
-                steps=session.steps_per_epoch, skip=state.step_in_epoch,
-                shuffle_buffer=train_cfg["shuffle_buffer"],
-                deterministic=train_cfg["deterministic"])
-            logs = session.trainer.run_epoch(batches, state, callbacks, session.steps_per_epoch,
-                                             session.global_batch)
+            logs = train_epoch(session, images, state, callbacks)
             callbacks.on_epoch_end(state.epoch, logs)
-            state.epoch, state.step_in_epoch = state.epoch + 1, 0
+            fault_point("epoch-end")
+            state.next_epoch()
             if state.epoch % every == 0 or state.epoch == epochs or state.stop_requested:
                 save_checkpoint(session, state)
             if state.stop_requested and state.epoch < epochs:
@@ -380,8 +579,16 @@ def train(session: Session, state: LoopState, plugin_callbacks: list[Any], echo:
 
 
 def run_experiment(experiment: Experiment, registry: Registry, provenance: dict[str, Any],
-                   echo: Echo = print) -> RunResult:
+                   echo: Echo = print, branch: BranchSource | None = None) -> RunResult:
     """Train ``experiment`` into its run directory, resuming if it holds a run.
+
+    Args:
+        experiment: The validated experiment.
+        registry: The plugin registry.
+        provenance: Who provided what (written to ``plugins.json``).
+        echo: Where messages go.
+        branch: Start a new run from another run's checkpoint
+            (``ganlab run --from-checkpoint``).
 
     Raises:
         GanlabError: Any user-facing problem (data, config, run directory,
@@ -392,7 +599,12 @@ def run_experiment(experiment: Experiment, registry: Registry, provenance: dict[
     run_dir = RunDirectory(experiment.run_dir())
     with locked(run_dir) as lock:
         if lock.stale_taken_over:
-            echo(f"Note: took over a stale lock left by process {lock.stale_taken_over['pid']}.")
+            echo(f"Note: took over the stale lock of process {lock.stale_taken_over.get('pid')} "
+                 f"on {lock.stale_taken_over.get('host')}, which is no longer running "
+                 "(killed or crashed).")
+        run_dir.remove_temporaries()
+        if branch is not None:
+            start_branch(branch, run_dir, experiment, echo)
         resuming = check_resumable(run_dir, experiment)
         try:
             return _run_locked(experiment, registry, provenance, echo, resuming)
@@ -415,14 +627,13 @@ def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str
     try:
         logs = train(session, state, plugin_callbacks, echo)
     except StopRequested:
-        path = save_checkpoint(session, state)
-        session.run_dir.update_metadata(status="interrupted", epochs_completed=state.epoch)
-        raise TrainingInterrupted(
-            f"Training stopped at {CheckpointId(state.epoch, state.step_in_epoch).describe()}; "
-            f"checkpoint saved to {path}. Run the same command again to resume.") from None
+        raise interrupted(session, state) from None
     except NonFiniteLoss as exc:
         session.run_dir.update_metadata(status="failed", epochs_completed=state.epoch)
         raise TrainingError(non_finite_message(exc, session)) from None
+    except PoisonedWeights as exc:
+        session.run_dir.update_metadata(status="failed", epochs_completed=state.epoch)
+        raise TrainingError(poisoned_message(exc, session)) from None
     export_generator(session)
     session.run_dir.update_metadata(status="completed", epochs_completed=state.epoch)
     echo(f"Done: {state.epoch} epochs in {session.run_dir.root}; generator exported to "
@@ -430,15 +641,54 @@ def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str
     return RunResult(session.run_dir.root, state.epoch, restored, logs)
 
 
+def interrupted(session: Session, state: LoopState) -> TrainingInterrupted:
+    """Save the state at the step boundary reached and say how to resume."""
+    checkpoint = CheckpointId(state.epoch, state.step_in_epoch)
+    if session.last_saved != checkpoint:
+        save_checkpoint(session, state)
+    session.run_dir.update_metadata(status="interrupted", epochs_completed=state.epoch)
+    command = "ganlab run " + " ".join(resume_arguments(session.experiment))
+    return TrainingInterrupted(
+        f"Training stopped at the {checkpoint.describe()} (global step {state.global_step}); "
+        f"checkpoint saved to {session.store.path(checkpoint)}. To resume, run the same "
+        f"command again: {command}")
+
+
+def resume_arguments(experiment: Experiment) -> list[str]:
+    """The ``ganlab run`` arguments that resume ``experiment`` (quoted for a shell)."""
+    import shlex
+
+    arguments = [shlex.quote(str(experiment.path or "EXPERIMENT.yaml"))]
+    for override in experiment.overrides:
+        arguments += ["--set", shlex.quote(override)]
+    return arguments
+
+
+def _last_good(session: Session) -> str:
+    checkpoints = session.store.list()
+    if not checkpoints:
+        return "no checkpoint was written yet"
+    return (f"the last good checkpoint is {session.store.path(checkpoints[-1])} "
+            f"({checkpoints[-1].describe()})")
+
+
 def non_finite_message(exc: NonFiniteLoss, session: Session) -> str:
     """What to tell the user when a loss became NaN/Inf."""
     shown = ", ".join(f"{k}={v:.4g}" for k, v in exc.logs.items())
     finite = (", ".join(f"{k}={v:.4g}" for k, v in exc.last_finite.items())
               if exc.last_finite else "none yet")
-    checkpoints = session.store.list()
-    back = (f"the last good checkpoint is {session.store.path(checkpoints[-1])}"
-            if checkpoints else "no checkpoint was written yet")
-    return (f"A loss became non-finite at epoch {exc.epoch + 1}, step {exc.step + 1} ({shown}). "
-            f"Last finite values: {finite}. Nothing was saved from the poisoned step; {back}. "
-            "Lower the learning rates, check the data, or try another loss, then run again to "
-            "resume from that checkpoint.")
+    return (f"A loss became non-finite at epoch {exc.epoch + 1}, step {exc.step + 1} (global "
+            f"step {exc.epoch * session.steps_per_epoch + exc.step + 1}; {shown}). Last "
+            f"finite values: {finite}. Nothing was saved from the poisoned step; "
+            f"{_last_good(session)}. Lower the learning rates, check the data, or try another "
+            "loss, then run again to resume from that checkpoint (or branch from an earlier "
+            "epoch with --from-checkpoint epoch=N).")
+
+
+def poisoned_message(exc: PoisonedWeights, session: Session) -> str:
+    """What to tell the user when the weights became NaN/Inf before a checkpoint."""
+    return (f"The weights became non-finite (NaN/Inf in {len(exc.names)} arrays, first "
+            f"{exc.names[0]}) by the {exc.checkpoint.describe()}, although the losses were "
+            "still finite; the poisoned state was not saved, so "
+            f"{_last_good(session)}. Lower the learning rates or check the loss, then run "
+            "again to resume from that checkpoint.")

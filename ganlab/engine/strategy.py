@@ -22,6 +22,8 @@ def make_strategy(name: str, devices: Sequence[str] | None = None) -> Any:
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
+        if devices:
+            _ensure_logical_cpus(devices)
         return tf.distribute.MirroredStrategy(devices=list(devices) if devices else None)
     if name == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -43,6 +45,28 @@ def is_chief(strategy: Any) -> bool:
         return True
     return resolver.task_type == "chief" or (
         resolver.task_type == "worker" and resolver.task_id == 0)
+
+
+def _ensure_logical_cpus(devices: Sequence[str]) -> None:
+    """Split the host CPU when ``devices`` names more CPUs than exist.
+
+    Lets ``mirrored`` run over e.g. ``["/cpu:0", "/cpu:1"]`` on a machine
+    without accelerators, to check multi-replica behaviour on a laptop or CI.
+    """
+    import tensorflow as tf
+
+    wanted = [int(d.rsplit(":", 1)[1]) for d in devices
+              if d.lower().startswith(("/cpu:", "cpu:", "/device:cpu:")) and d[-1].isdigit()]
+    cpus = tf.config.list_physical_devices("CPU")
+    # Listing *logical* devices would start the runtime and freeze the layout.
+    configured = tf.config.get_logical_device_configuration(cpus[0]) or []
+    if not wanted or max(wanted) < max(len(cpus), len(configured)):
+        return
+    try:
+        split_logical_cpus(max(wanted) + 1)
+    except RuntimeError as exc:
+        raise ConfigError(f"train.devices names {max(wanted) + 1} CPU devices but TensorFlow "
+                          f"was already initialised with fewer ({exc}).") from None
 
 
 def split_logical_cpus(count: int) -> list[str]:
