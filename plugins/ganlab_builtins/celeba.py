@@ -665,10 +665,13 @@ class CelebA(TFRecordImageDataset):
             "attribute_names": list(annotations.attribute_names),
             "annotated_per_split": _per_split(annotations.partitions.values()),
             "images_missing": len(scan["missing"]),
-            "images_missing_examples": scan["missing"][:EXAMPLES_SHOWN],
             "images_not_annotated": len(scan["unlisted"]),
-            "images_not_annotated_examples": scan["unlisted"][:EXAMPLES_SHOWN],
         }
+        # Name a few of each, when there are any, so the user can look.
+        if scan["missing"]:
+            notes["images_missing_examples"] = scan["missing"][:EXAMPLES_SHOWN]
+        if scan["unlisted"]:
+            notes["images_not_annotated_examples"] = scan["unlisted"][:EXAMPLES_SHOWN]
         return notes
 
     # -- helpers -----------------------------------------------------------------------------------
