@@ -7,9 +7,11 @@ it again continues from its last checkpoint. See DESIGN.md §6 for the layout.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -19,16 +21,34 @@ from typing import Any
 
 import yaml
 
+try:
+    import fcntl
+except ImportError:  # Windows: the lock falls back to the pid check
+    fcntl = None  # type: ignore[assignment]
+
 from ganlab.errors import RunDirectoryError
 from ganlab.experiment import RESUMABLE_CHANGES
 
 LOCK_NAME = ".ganlab.lock"
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def default_permissions(handle: int) -> None:
+    """Give a ``mkstemp`` file (created 0600) the usual permissions under the umask."""
+    if hasattr(os, "fchmod"):
+        os.fchmod(handle, 0o666 & ~_umask())
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    default_permissions(handle)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
@@ -100,6 +120,24 @@ class RunDirectory:
         """Whether this run directory already holds a run."""
         return self.config.exists()
 
+    def remove_temporaries(self) -> list[Path]:
+        """Delete temporary files left by a writer that was killed mid-write.
+
+        Atomic writers in ganlab write ``.<name>.<random>.tmp`` beside their
+        target (and the export ``.generator-<pid>.keras``), in the run
+        directory or one of its folders. Call only while holding the lock.
+        """
+        if not self.root.is_dir():
+            return []
+        folders = [self.root] + [p for p in self.root.iterdir() if p.is_dir()]
+        stale = [p for folder in folders for p in folder.iterdir()
+                 if p.is_file() and p.name.startswith(".")
+                 and (p.name.endswith(".tmp")
+                      or (p.name.startswith(".generator-") and p.name.endswith(".keras")))]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
+
     def read_config(self) -> dict[str, Any]:
         """The resolved config saved by an earlier run."""
         try:
@@ -109,9 +147,15 @@ class RunDirectory:
 
     def read_metadata(self) -> dict[str, Any]:
         """``run.json`` of the run (empty when absent)."""
-        if not self.metadata.exists():
+        try:
+            data = json.loads(self.metadata.read_text(encoding="utf-8"))
+        except FileNotFoundError:
             return {}
-        return json.loads(self.metadata.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RunDirectoryError(f"Cannot read {self.metadata}: {exc}.") from None
+        if not isinstance(data, dict):
+            raise RunDirectoryError(f"{self.metadata} is damaged (not a JSON object).")
+        return data
 
     def update_metadata(self, **values: Any) -> None:
         """Merge ``values`` into ``run.json``."""
@@ -159,63 +203,150 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def process_start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot; Linux), to tell reused pids apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _owner_alive(owner: Mapping[str, Any]) -> bool:
+    """Whether the process named by a lock file on this host still runs."""
+    pid = owner.get("pid")
+    if not isinstance(pid, int) or not _pid_alive(pid):
+        return False
+    recorded = owner.get("pid_start")
+    return recorded is None or process_start_ticks(pid) in (None, recorded)
+
+
+def _try_flock(handle: int) -> bool:
+    """Take an exclusive ``flock`` without waiting (``True`` where flock is unavailable)."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError as exc:  # a file system without flock: fall back to the pid check
+        return exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN)
+    return True
+
+
+def _read_owner(handle: int) -> dict[str, Any]:
+    os.lseek(handle, 0, os.SEEK_SET)
+    data = b""
+    while chunk := os.read(handle, 65536):
+        data += chunk
+    try:
+        owner = json.loads(data.decode("utf-8")) if data.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return owner if isinstance(owner, dict) else {}
+
+
+def _same_file(handle: int, path: Path) -> bool:
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(handle)
+    return (mine.st_dev, mine.st_ino) == (on_disk.st_dev, on_disk.st_ino)
+
+
 @dataclass
 class RunLock:
-    """An exclusive lock on a run directory (a file with pid and host).
+    """An exclusive lock on a run directory: a file naming its owner, held with ``flock``.
 
-    A lock left by a process that no longer runs on this host is stale and
-    taken over; a live owner, or one on another host, makes the second
-    writer refuse.
+    The file records the owner's pid, host, process start time and command.
+    While the owner runs it holds an exclusive ``flock`` on the file, which
+    the kernel releases whatever way the process dies (``SIGKILL``
+    included). A second writer refuses when the lock is held, or when the
+    file names a live process on this host or any process on another host
+    (whose liveness cannot be checked from here). A lock file whose owner is
+    gone (same host, no ``flock``, pid dead or reused) is stale and taken over.
+
+    Attributes:
+        path: The lock file.
+        stale_taken_over: The owner record of a stale lock that was taken over.
+
     """
 
     path: Path
     stale_taken_over: dict[str, Any] | None = None
+    _handle: int | None = None
 
     def acquire(self) -> RunLock:
         """Take the lock or raise :class:`RunDirectoryError`."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
-        for _ in range(2):
+        for _ in range(10):
+            handle = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                self._handle_existing()
-                continue
-            with os.fdopen(handle, "w") as stream:
-                json.dump(owner, stream)
-            return self
+                taken = self._try_take(handle)
+            except BaseException:
+                os.close(handle)
+                raise
+            if taken:
+                self._handle = handle
+                return self
+            os.close(handle)  # the file was replaced while we opened it: try again
         raise RunDirectoryError(f"Could not take the lock {self.path}; try again.")
 
-    def _handle_existing(self) -> None:
-        try:
-            current = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            current = {}
-        pid, host = current.get("pid"), current.get("host")
-        if host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid):
-            self.stale_taken_over = current
-            self.path.unlink(missing_ok=True)
-            return
-        raise RunDirectoryError(
-            f"The run directory {self.path.parent} is in use by process {pid} on host "
-            f"{host} (lock file {self.path}). Two runs must never write the same directory: "
-            "wait for it to finish, or choose another run_dir. If that process is gone "
-            "(e.g. the host was rebooted), delete the lock file."
-        )
+    def _try_take(self, handle: int) -> bool:
+        if not _try_flock(handle):
+            raise RunDirectoryError(self._busy_message(_read_owner(handle)))
+        if not _same_file(handle, self.path):
+            return False
+        previous = _read_owner(handle)
+        if previous:
+            self._check_previous(previous)
+        owner = {"pid": os.getpid(), "host": socket.gethostname(),
+                 "pid_start": process_start_ticks(os.getpid()), "started": time.time(),
+                 "command": " ".join(sys.argv)[:500]}
+        os.ftruncate(handle, 0)
+        os.lseek(handle, 0, os.SEEK_SET)
+        os.write(handle, (json.dumps(owner) + "\n").encode("utf-8"))
+        os.fsync(handle)
+        return True
+
+    def _check_previous(self, previous: dict[str, Any]) -> None:
+        """Refuse a lock file that may belong to a live writer; note a stale one."""
+        if previous.get("host") != socket.gethostname():
+            raise RunDirectoryError(self._busy_message(previous, other_host=True))
+        if previous.get("pid") == os.getpid() or _owner_alive(previous):
+            raise RunDirectoryError(self._busy_message(previous))
+        self.stale_taken_over = previous
+
+    def _busy_message(self, owner: Mapping[str, Any], other_host: bool = False) -> str:
+        pid, host = owner.get("pid", "?"), owner.get("host", "?")
+        started = owner.get("started")
+        since = (f", running since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(started))}"
+                 if isinstance(started, (int, float)) else "")
+        message = (f"The run directory {self.path.parent} is in use by process {pid} on host "
+                   f"{host}{since} (lock file {self.path}). Two runs must never write the same "
+                   "directory: wait for that run to finish, stop it (Ctrl-C saves a "
+                   "checkpoint), or choose another run_dir.")
+        if other_host:
+            message += (f" ganlab cannot check a process on another host: if that run is no "
+                        f"longer running (e.g. {host} was rebooted), delete {self.path}.")
+        return message
 
     def release(self) -> None:
-        """Release the lock if this process holds it."""
-        try:
-            current = json.loads(self.path.read_text())
-        except (OSError, ValueError):
+        """Release the lock if this process holds it (removes the file)."""
+        if self._handle is None:
             return
-        if current.get("pid") == os.getpid():
-            self.path.unlink(missing_ok=True)
+        try:
+            if _same_file(self._handle, self.path):
+                self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self._handle)  # closing releases the flock
+            self._handle = None
 
 
 @contextlib.contextmanager
 def locked(run_dir: RunDirectory) -> Iterator[RunLock]:
-    """Context-manager style generator holding the run directory's lock."""
+    """Hold the run directory's lock for the duration of the ``with`` block."""
     lock = RunLock(run_dir.root / LOCK_NAME).acquire()
     try:
         yield lock
