@@ -115,6 +115,8 @@ EXPERIMENT_SCHEMA: dict[str, Field] = {
     }),
     "checkpoint": Field((dict,), default={}, schema={
         "every_n_epochs": Field((int,), default=1, check=at_least(1)),
+        "every_n_steps": Field((int,), default=None, nullable=True, check=at_least(1),
+                               doc="also checkpoint every N steps, mid-epoch (crash recovery)"),
         "keep_last": Field((int,), default=3, check=at_least(1)),
         "keep_every_n_epochs": Field((int,), default=None, nullable=True, check=at_least(1)),
     }),

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ganlab.components import build_dataset, check_components
-from ganlab.errors import DataError
+from ganlab.errors import ConfigError, DataError
 from ganlab.experiment import Experiment, load_experiment
 from ganlab.plugins import LoadedPlugins
 
@@ -25,16 +25,72 @@ def load_for_command(state: Any, path: str, overrides: tuple[str, ...]
     return experiment, loaded
 
 
+def parse_checkpoint_spec(spec: str) -> tuple[int, int]:
+    """``epoch=N`` (or ``N``, or ``epoch=N,step=S``) → ``(epoch, step)``.
+
+    Raises:
+        ConfigError: Anything else.
+
+    """
+    fields: dict[str, str] = {}
+    for part in spec.replace(" ", "").split(","):
+        key, sep, value = part.partition("=")
+        if not sep:
+            key, value = "epoch", key
+        fields[key] = value
+    if set(fields) - {"epoch", "step"} or not all(v.isdigit() for v in fields.values()) \
+            or "epoch" not in fields:
+        raise ConfigError(f"--from-checkpoint {spec!r}: expected epoch=N (the checkpoint "
+                          "written at the end of epoch N), e.g. --from-checkpoint epoch=10.")
+    return int(fields["epoch"]), int(fields.get("step", "0"))
+
+
+def branch_source_dir(path: str, overrides: tuple[str, ...], from_run: str | None) -> Path:
+    """The run a branch starts from: ``--from-run``, else the experiment's own run directory.
+
+    The experiment's own directory is the one it names without the
+    ``--set name=``/``--set run_dir=`` overrides that give the branch its
+    new directory.
+    """
+    if from_run:
+        return Path(from_run)
+    kept = tuple(o for o in overrides
+                 if o.partition("=")[0].strip() not in ("name", "run_dir"))
+    return load_experiment(path, kept).run_dir()
+
+
 @click.command()
 @click.argument("experiment_file", type=click.Path(dir_okay=False))
 @set_option
+@click.option("--from-checkpoint", "from_checkpoint", metavar="epoch=N", default=None,
+              help="Branch a NEW run from the checkpoint at the end of epoch N of the "
+                   "experiment's run (or of --from-run); give the branch its own directory "
+                   "with --set name=... or --set run_dir=.... The original run is untouched.")
+@click.option("--from-run", "from_run", type=click.Path(file_okay=False), default=None,
+              help="With --from-checkpoint: the run directory to branch from (default: the "
+                   "experiment's run directory before --set name/run_dir).")
 @click.pass_obj
-def run(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> None:
-    """Train EXPERIMENT_FILE into its run directory (resuming if it holds a run)."""
-    experiment, loaded = load_for_command(state, experiment_file, overrides)
-    from ganlab.engine.runner import run_experiment  # TensorFlow loads only here
+def run(state: Any, experiment_file: str, overrides: tuple[str, ...],
+        from_checkpoint: str | None, from_run: str | None) -> None:
+    """Train EXPERIMENT_FILE into its run directory (resuming if it holds a run).
 
-    run_experiment(experiment, loaded.registry, loaded.provenance(), echo=click.echo)
+    Killed or stopped (Ctrl-C, SIGTERM) runs resume from their last complete
+    checkpoint when the same command is run again.
+    """
+    if from_run and not from_checkpoint:
+        raise ConfigError("--from-run is only used with --from-checkpoint epoch=N.")
+    experiment, loaded = load_for_command(state, experiment_file, overrides)
+    from ganlab.engine.runner import BranchSource, run_experiment  # TensorFlow loads only here
+
+    branch = None
+    if from_checkpoint:
+        from ganlab.engine.checkpoint import CheckpointId
+
+        epoch, step = parse_checkpoint_spec(from_checkpoint)
+        source = branch_source_dir(experiment_file, overrides, from_run)
+        branch = BranchSource(source, CheckpointId(epoch, step))
+    run_experiment(experiment, loaded.registry, loaded.provenance(), echo=click.echo,
+                   branch=branch)
 
 
 @click.command()

@@ -50,6 +50,7 @@ from ganlab.latents import check_distribution, sample_latents
 from ganlab.registry import Registry
 from ganlab.rundir import (
     RunDirectory,
+    default_permissions,
     incompatible_changes,
     locked,
     write_json_atomic,
@@ -255,6 +256,7 @@ def save_bank(run_dir: RunDirectory, bank: np.ndarray) -> None:
     run_dir.root.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=run_dir.root, prefix=".latents.npy.", suffix=".tmp",
                                      delete=False) as stream:
+        default_permissions(stream.fileno())
         np.save(stream, bank)
         stream.flush()
         os.fsync(stream.fileno())

@@ -65,14 +65,37 @@ class StopRequested(Exception):
 
 @dataclass
 class LoopState:
-    """Counters the loop advances; saved in every checkpoint."""
+    """Counters the loop advances; saved in every checkpoint.
+
+    Attributes:
+        epoch: Completed epochs.
+        step_in_epoch: Steps done in the current epoch.
+        global_step: Steps done in the whole run.
+        stop_requested: Set by the signal handler; the loop stops at the next
+            step boundary.
+        last_finite: Logs of the last step whose losses were all finite.
+        epoch_totals: Running sums of the current epoch's logs (so that an
+            epoch resumed mid-way reports the same means).
+        epoch_counted: Steps summed in ``epoch_totals``.
+        extra: Room for more state.
+
+    """
 
     epoch: int = 0
     step_in_epoch: int = 0
     global_step: int = 0
     stop_requested: bool = False
     last_finite: dict[str, float] | None = None
+    epoch_totals: dict[str, float] = field(default_factory=dict)
+    epoch_counted: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def next_epoch(self) -> None:
+        """Move to the start of the next epoch."""
+        self.epoch += 1
+        self.step_in_epoch = 0
+        self.epoch_totals = {}
+        self.epoch_counted = 0
 
 
 class GANTrainer:
@@ -181,8 +204,18 @@ class GANTrainer:
 
     # -- epochs ---------------------------------------------------------------------------------
     def run_epoch(self, dataset: Any, state: LoopState, callbacks: keras.callbacks.CallbackList,
-                  steps_per_epoch: int, batch_size: int) -> dict[str, float]:
+                  steps_per_epoch: int, batch_size: int,
+                  after_step: Callable[[LoopState], None] | None = None) -> dict[str, float]:
         """Train one epoch (from ``state.step_in_epoch``) and return its mean logs.
+
+        Args:
+            dataset: The epoch's batches (already skipping the trained ones).
+            state: The loop state, advanced step by step.
+            callbacks: The Keras callbacks to drive.
+            steps_per_epoch: Steps in a whole epoch.
+            batch_size: Global batch size (for throughput).
+            after_step: Called after every finite step, at a step boundary
+                (the runner writes step checkpoints there).
 
         Raises:
             NonFiniteLoss: A loss became NaN/Inf (nothing is saved for that step).
@@ -190,11 +223,11 @@ class GANTrainer:
                 step boundary, ready to be checkpointed.
 
         """
-        totals = dict.fromkeys(LOG_KEYS, 0.0)
-        counted = 0
+        totals = {key: state.epoch_totals.get(key, 0.0) for key in LOG_KEYS}
         last_g = state.last_finite.get("g_loss", 0.0) if state.last_finite else 0.0
         learning_rates = self.learning_rates()  # the rates this epoch trains with
         started = time.perf_counter()
+        trained = 0
         for batch in self.strategy.experimental_distribute_dataset(dataset):
             callbacks.on_train_batch_begin(state.step_in_epoch)
             logs = self.train_step(batch, state.global_step)
@@ -207,15 +240,19 @@ class GANTrainer:
             state.global_step += 1
             for key in LOG_KEYS:
                 totals[key] += logs[key]
-            counted += 1
+            state.epoch_totals = dict(totals)
+            state.epoch_counted += 1
+            trained += 1
             callbacks.on_train_batch_end(state.step_in_epoch - 1, logs)
+            if after_step is not None:
+                after_step(state)
             if state.stop_requested and state.step_in_epoch < steps_per_epoch:
                 raise StopRequested(state.epoch, state.step_in_epoch)
         seconds = time.perf_counter() - started
-        epoch_logs = {key: totals[key] / max(counted, 1) for key in LOG_KEYS}
+        epoch_logs = {key: totals[key] / max(state.epoch_counted, 1) for key in LOG_KEYS}
         epoch_logs.update(learning_rates)
         epoch_logs["seconds"] = seconds
-        epoch_logs["images_per_sec"] = counted * batch_size / seconds if seconds > 0 else 0.0
+        epoch_logs["images_per_sec"] = trained * batch_size / seconds if seconds > 0 else 0.0
         return epoch_logs
 
 
