@@ -62,7 +62,7 @@ class GanlabGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the subcommand, converting errors to messages and exit codes."""
-        debug = "--debug" in sys.argv or os.environ.get("GANLAB_DEBUG") == "1"
+        debug = bool(ctx.params.get("debug")) or os.environ.get("GANLAB_DEBUG") == "1"
         try:
             return super().invoke(ctx)
         except GanlabError as exc:
