@@ -115,7 +115,10 @@ def serialize_example(example: ImageExample, encoded: bytes, shape: tuple[int, i
         ATTRIBUTES: ints(*example.attributes),
         PARTITION: ints(example.partition),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    example_proto = tf.train.Example(features=tf.train.Features(feature=feature))
+    # Features is a protobuf map: without deterministic=True its key order may
+    # differ between processes, and equal examples would give unequal records.
+    return example_proto.SerializeToString(deterministic=True)
 
 
 def parse_spec(attributes_length: int) -> dict[str, Any]:

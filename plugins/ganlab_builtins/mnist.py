@@ -279,15 +279,15 @@ def read_idx(path: str | Path, magic: int) -> np.ndarray:
     kind = "images" if magic == IMAGE_MAGIC else "labels"
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path} is too short to be an MNIST {kind} IDX file ({len(raw)} bytes, "
-                        f"the header alone is {header}); it is truncated: download it again.")
-    found = int.from_bytes(raw[:4], "big")
-    if found != magic:
+    found = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
+    if found is not None and found != magic:
         other = {IMAGE_MAGIC: "an images file", LABEL_MAGIC: "a labels file"}.get(found)
         hint = f" (it is {other}: are the file names swapped?)" if other else ""
         raise DataError(f"{path} is not an MNIST {kind} IDX file: its magic number is {found}, "
                         f"expected {magic}{hint}.")
+    if len(raw) < header:
+        raise DataError(f"{path} is too short to be an MNIST {kind} IDX file ({len(raw)} bytes, "
+                        f"the header alone is {header}); it is truncated: download it again.")
     dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
     expected = header + int(np.prod(dims))
     if len(raw) != expected:
