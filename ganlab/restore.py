@@ -61,6 +61,7 @@ class RestoredGenerator:
             end of epoch 3``.
         epoch: Completed epochs it reflects (``None`` for ``generator.keras``
             when ``run.json`` does not say).
+        warnings: Damaged checkpoints skipped to find the latest good one.
 
     """
 
@@ -68,6 +69,7 @@ class RestoredGenerator:
     source: Path
     description: str
     epoch: int | None
+    warnings: tuple[str, ...] = ()
 
 
 def read_run_info(run_dir: str | Path) -> RunInfo:
@@ -169,22 +171,31 @@ def _exported(directory: RunDirectory) -> RestoredGenerator:
                              int(epochs) if epochs is not None else None)
 
 
-def _choose_checkpoint(directory: RunDirectory, checkpoint: int | Any | None) -> Any:
+def _open_checkpoint(directory: RunDirectory, checkpoint: int | Any | None,
+                     ) -> tuple[Any, dict[str, np.ndarray], list[str]]:
+    """The chosen checkpoint's id, arrays, and problems met on the way (damaged files)."""
     from ganlab.engine.checkpoint import CheckpointId, CheckpointStore
 
-    present = CheckpointStore(directory.checkpoints).list()
+    store = CheckpointStore(directory.checkpoints)
+    present = store.list()
     if not present:
         raise RunDirectoryError(f"{directory.root} has no checkpoints and no exported "
                                 "generator yet: train it with 'ganlab run' first.")
     if checkpoint is None or checkpoint == "latest":
-        return present[-1]
+        # Fall back past damaged files as resume does, but never move them
+        # aside: reading a run must not change it.
+        found = store.load_latest_good(quarantine=False)
+        if found is None:
+            raise RunDirectoryError(f"{directory.root} has no readable checkpoint.")
+        chosen, arrays, _, problems = found
+        return chosen, arrays, problems
     if isinstance(checkpoint, bool) or not isinstance(checkpoint, int | CheckpointId):
         raise TypeError(f"checkpoint must be None, 'latest', an epoch number or a "
                         f"CheckpointId, got {checkpoint!r}")
     wanted = checkpoint if isinstance(checkpoint, CheckpointId) else CheckpointId(checkpoint, 0)
     if wanted not in present:
         raise RunDirectoryError(_missing_checkpoint_message(directory, wanted, present))
-    return wanted
+    return wanted, store.open(wanted)[0], []
 
 
 def _missing_checkpoint_message(directory: RunDirectory, wanted: Any, present: list[Any]) -> str:
@@ -206,13 +217,12 @@ def _from_checkpoint(directory: RunDirectory, checkpoint: int | Any | None,
                      registry: Any | None) -> RestoredGenerator:
     from ganlab.engine.checkpoint import CheckpointStore, assign_variables
 
-    chosen = _choose_checkpoint(directory, checkpoint)
-    store = CheckpointStore(directory.checkpoints)
-    arrays, _ = store.open(chosen)
+    chosen, arrays, problems = _open_checkpoint(directory, checkpoint)
+    source = CheckpointStore(directory.checkpoints).path(chosen)
     generator = _rebuild_generator(directory, registry)
-    assign_variables("generator", generator.weights, arrays, store.path(chosen))
-    return RestoredGenerator(generator, store.path(chosen),
-                             f"the checkpoint at the {chosen.describe()}", chosen.epoch)
+    assign_variables("generator", generator.weights, arrays, source)
+    return RestoredGenerator(generator, source, f"the checkpoint at the {chosen.describe()}",
+                             chosen.epoch, tuple(problems))
 
 
 def _rebuild_generator(directory: RunDirectory, registry: Any | None) -> Any:

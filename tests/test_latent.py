@@ -402,6 +402,24 @@ def test_load_generator_from_export_and_checkpoints(trained_run):
         load_generator(trained_run / "nope")
 
 
+def test_latest_checkpoint_falls_back_past_a_damaged_one_without_moving_it(trained_run,
+                                                                          tmp_path):
+    import shutil
+
+    from ganlab.restore import restore_generator
+
+    copy = tmp_path / "run"
+    shutil.copytree(trained_run, copy)
+    damaged = copy / "checkpoints" / "ckpt-e0002-s000000.npz"
+    damaged.write_bytes(damaged.read_bytes()[:1000])
+    restored = restore_generator(copy, "latest")
+    assert restored.epoch == 1 and "end of epoch 1" in restored.description
+    assert len(restored.warnings) == 1 and "damaged" in restored.warnings[0]
+    assert damaged.exists()  # reading a run never changes it
+    with pytest.raises(RunDirectoryError, match="damaged"):
+        restore_generator(copy, 2)
+
+
 def test_arithmetic_command(trained_run, capsys, tmp_path):
     concepts = ["--concept", "glasses_man=0,1,2", "--concept", "man=3,8,s21",
                 "--concept", "woman=5,13,s60"]

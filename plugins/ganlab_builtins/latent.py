@@ -45,7 +45,7 @@ from ganlab import hookimpl
 from ganlab.errors import ConfigError, GanlabError
 from ganlab.images import save_gif, save_png, to_uint8
 from ganlab.latents import lerp, sample_latents, slerp
-from ganlab.restore import read_run_info, restore_generator
+from ganlab.restore import RestoredGenerator, read_run_info, restore_generator
 
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: Cells are scaled up by an integer factor until at least this many pixels tall.
@@ -825,6 +825,14 @@ def _user_error(error: LatentSpecError) -> LatentCommandError:
     return LatentCommandError(str(error)[0].upper() + str(error)[1:] + ".")
 
 
+def _restore(run_dir: str, epoch: int | None) -> RestoredGenerator:
+    """The generator to draw with, telling the user about damaged checkpoints skipped."""
+    restored = restore_generator(run_dir, epoch)
+    for warning in restored.warnings:
+        click.echo(f"warning: {warning} Using an earlier checkpoint.", err=True)
+    return restored
+
+
 def _cli_concepts(options: Sequence[str]) -> dict[str, tuple[Exemplar, ...]]:
     concepts: dict[str, tuple[Exemplar, ...]] = {}
     for option in options:
@@ -877,7 +885,7 @@ def arithmetic_command(run_dir: str, concepts: tuple[str, ...], expression: str,
                                    info.latent_distribution) for name in parsed.names}
     except LatentSpecError as exc:
         raise _user_error(exc) from None
-    restored = restore_generator(run_dir, epoch)
+    restored = _restore(run_dir, epoch)
     latents = latent_arithmetic(parsed, concept_latents, neighbours=neighbours, jitter=jitter,
                                 seed=info.seed if seed is None else seed)
     labels = {name: [e.label for e in exemplars] for name, exemplars in parsed_concepts.items()}
@@ -923,7 +931,7 @@ def interpolate_command(run_dir: str, start: str, end: str, steps: int,
         raise _user_error(exc) from None
     spherical = default_slerp(info.latent_distribution) if spherical is None else spherical
     path = interpolation_path(ends[0], ends[1], steps, spherical)
-    restored = restore_generator(run_dir, epoch)
+    restored = _restore(run_dir, epoch)
     method = "slerp" if spherical else "lerp"
     label = f"{first.label} -> {last.label}"
     figure, images = interpolation_figure(
