@@ -29,6 +29,7 @@ linear (as in the DCGAN paper) for a uniform prior.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -83,6 +84,12 @@ class Exemplar:
 
     index: int | None = None
     seed: int | None = None
+
+    def __post_init__(self) -> None:
+        values = [v for v in (self.index, self.seed) if v is not None]
+        if len(values) != 1 or values[0] < 0:
+            raise LatentSpecError(f"an exemplar is one non-negative bank index or seed, got "
+                                  f"index={self.index!r}, seed={self.seed!r}")
 
     @property
     def label(self) -> str:
@@ -418,14 +425,10 @@ def run_generator(generator: Any, latents: np.ndarray, batch_size: int = 256) ->
 
 
 # -- drawing ---------------------------------------------------------------------------------
-_FONT: Any = None
-
-
+@functools.cache
 def _font() -> Any:
-    global _FONT
-    if _FONT is None:
-        _FONT = ImageFont.load_default()
-    return _FONT
+    """Pillow's built-in font: no font file to ship or find."""
+    return ImageFont.load_default()
 
 
 def text_size(text: str) -> tuple[int, int]:
@@ -444,7 +447,7 @@ def cell_image(image: np.ndarray, scale: int) -> Image.Image:
     array = to_uint8(image)
     if array.shape[-1] == 1:
         array = np.repeat(array, 3, axis=-1)
-    picture = Image.fromarray(array, mode="RGB")
+    picture = Image.fromarray(np.ascontiguousarray(array))
     if scale == 1:
         return picture
     return picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
@@ -816,7 +819,7 @@ def register_callbacks(register: Any) -> None:
 
 # -- commands --------------------------------------------------------------------------------
 epoch_option = click.option(
-    "--epoch", type=click.IntRange(0), default=None, metavar="N",
+    "--epoch", type=click.IntRange(1), default=None, metavar="N",
     help="Use the checkpoint written at the end of epoch N (default: the exported "
          "generator.keras, else the latest checkpoint).")
 
@@ -843,7 +846,7 @@ def _cli_concepts(options: Sequence[str]) -> dict[str, tuple[Exemplar, ...]]:
     return concepts
 
 
-@click.command("arithmetic")
+@click.command("arithmetic", short_help="Latent vector arithmetic on a run (DCGAN fig. 7).")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--concept", "concepts", multiple=True, required=True, metavar="NAME=E1,E2,...",
               help="A concept and its exemplars: latent-bank indices (12) or seeds (s42). "
@@ -895,7 +898,7 @@ def arithmetic_command(run_dir: str, concepts: tuple[str, ...], expression: str,
     click.echo(f"Wrote {out}: {parsed.text}, with {restored.description}.")
 
 
-@click.command("interpolate")
+@click.command("interpolate", short_help="Walk between two latents of a run: grid + GIF.")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--from", "start", required=True, metavar="EXEMPLAR",
               help="Start: a latent-bank index (12) or a seed (s42).")
