@@ -80,8 +80,12 @@ def label_cells(grid: Image.Image, labels: Sequence[str], cell: tuple[int, int],
 
 
 def _atomic_target(path: Path) -> tuple[int, str]:
+    from ganlab.rundir import default_permissions
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    default_permissions(handle)
+    return handle, temporary
 
 
 def save_png(image: Image.Image | np.ndarray, path: str | Path) -> Path:

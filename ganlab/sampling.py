@@ -1,4 +1,4 @@
-"""Drawing images from a run's exported generator (``ganlab sample``)."""
+"""Drawing images from a run's generator (``ganlab sample``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from ganlab.errors import RunDirectoryError
 from ganlab.images import label_cells, save_png, tile, to_pil
@@ -19,7 +20,6 @@ def load_exported_generator(run_dir: Path) -> tuple[Any, dict[str, Any]]:
 
     Raises:
         RunDirectoryError: Not a run directory, or no exported generator yet.
-
     """
     directory = RunDirectory(run_dir)
     metadata = directory.read_metadata()
@@ -28,7 +28,8 @@ def load_exported_generator(run_dir: Path) -> tuple[Any, dict[str, Any]]:
     if not directory.generator.exists():
         raise RunDirectoryError(
             f"{run_dir} has no exported generator ({directory.generator.name} is written when "
-            "training completes). Finish the run with 'ganlab run' first.")
+            "training completes). Finish the run with 'ganlab run' first, or pick a "
+            "checkpoint with --epoch N.")
     import keras
 
     try:
@@ -38,19 +39,6 @@ def load_exported_generator(run_dir: Path) -> tuple[Any, dict[str, Any]]:
     return generator, metadata
 
 
-def bank_latents(run_dir: Path, count: int) -> np.ndarray:
-    """The first ``count`` latents of the run's numbered bank."""
-    directory = RunDirectory(run_dir)
-    if not directory.latent_bank.exists():
-        raise RunDirectoryError(f"{run_dir} has no latent bank ({directory.latent_bank.name}).")
-    bank = np.load(directory.latent_bank, allow_pickle=False)
-    if count > len(bank):
-        raise RunDirectoryError(
-            f"The run's latent bank holds {len(bank)} latents; asked for {count}. Use "
-            "--seed S to draw fresh latents instead, or a larger latents.bank_size.")
-    return bank[:count]
-
-
 def generate(generator: Any, latents: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Images in [-1, 1] for ``latents``, in batches."""
     outputs = [np.asarray(generator(latents[i:i + batch_size], training=False))
@@ -58,31 +46,54 @@ def generate(generator: Any, latents: np.ndarray, batch_size: int = 256) -> np.n
     return np.concatenate(outputs).astype(np.float32)
 
 
+def choose_latents(bank: np.ndarray, num: int, seed: int | None, latent_dim: int,
+                   distribution: str) -> tuple[np.ndarray, list[str]]:
+    """Latents for a grid and the exemplar name of each cell.
+
+    From the bank, cell ``i`` is bank entry ``i`` (label ``"i"``). With a seed
+    ``S``, cell ``i`` is drawn from seed ``S + i`` (label ``"sS+i"``), so every
+    label is a valid exemplar for ``ganlab arithmetic``/``interpolate``.
+    """
+    if seed is None:
+        if num > len(bank):
+            raise RunDirectoryError(
+                f"The run's latent bank holds {len(bank)} latents; asked for {num}. Use "
+                "--seed S to draw fresh latents instead, or a larger latents.bank_size.")
+        return bank[:num], [str(i) for i in range(num)]
+    latents = np.concatenate([sample_latents(1, latent_dim, distribution, seed + i)
+                              for i in range(num)])
+    return latents, [f"s{seed + i}" for i in range(num)]
+
+
 def draw_grid(run_dir: Path, *, num: int, out: Path, seed: int | None = None,
-              rows: int | None = None, numbered: bool = False) -> Path:
+              rows: int | None = None, numbered: bool = False, epoch: int | None = None) -> Path:
     """Write a grid of ``num`` generated images to ``out``.
 
     Args:
         run_dir: The run directory.
         num: Number of images.
         out: Output PNG path.
-        seed: Fresh latents from this seed; the numbered bank when ``None``.
+        seed: Fresh latents from seeds ``seed, seed+1, ...``; the bank when ``None``.
         rows: Grid rows (near-square when ``None``).
-        numbered: Label each cell with its bank index (bank latents only).
-
+        numbered: Label each cell with its exemplar name (bank index or ``sN``).
+        epoch: Use the checkpoint at the end of this epoch instead of the
+            exported generator (works while a run is still training).
     """
-    generator, metadata = load_exported_generator(run_dir)
-    if seed is None:
-        latents = bank_latents(run_dir, num)
-    else:
-        latents = sample_latents(num, metadata["latent_dim"], metadata["latent_distribution"],
-                                 seed)
+    from ganlab.restore import load_generator, read_run_info
+
+    info = read_run_info(run_dir)
+    latents, labels = choose_latents(info.latent_bank, num, seed, info.latent_dim,
+                                     info.latent_distribution)
+    generator = load_generator(run_dir, checkpoint=epoch)
     images = generate(generator, latents)
     rows = rows or max(1, int(math.floor(math.sqrt(num))))
     grid = tile(images, rows=rows)
     if not numbered:
         return save_png(grid, out)
-    cols = math.ceil(num / rows)
-    labels = [str(i) if seed is None else f"s{i}" for i in range(num)]
-    picture = label_cells(to_pil(grid), labels, images.shape[1:3], cols)
+    # Labels would hide most of a small cell: enlarge the grid first.
+    scale = max(1, math.ceil(64 / images.shape[1]))
+    picture = to_pil(grid)
+    picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    cell = (images.shape[1] * scale, images.shape[2] * scale)
+    picture = label_cells(picture, labels, cell, math.ceil(num / rows), padding=2 * scale)
     return save_png(picture, out)

@@ -70,9 +70,21 @@ def test_sample_command_draws_from_the_exported_generator(
         finished_run: tuple[Path, Path, object], tmp_path: Path) -> None:
     _, run_dir, _ = finished_run
     out = tmp_path / "grid.png"
+    final = tmp_path / "final.png"
+    result = run_cli(["sample", str(run_dir), "--num", "9", "--out", str(final)])
+    assert result.exit_code == 0, result.output
+    assert Image.open(final).size == (3 * 34 + 2, 3 * 34 + 2)
+    # Numbered grids of small images are enlarged (x2 for 32 px) so labels fit.
     result = run_cli(["sample", str(run_dir), "--num", "9", "--out", str(out), "--numbered"])
     assert result.exit_code == 0, result.output
-    assert Image.open(out).size == (3 * 34 + 2, 3 * 34 + 2)
+    assert Image.open(out).size == (2 * (3 * 34 + 2), 2 * (3 * 34 + 2))
+    from_checkpoint = tmp_path / "epoch1.png"
+    result = run_cli(["sample", str(run_dir), "--num", "9", "--epoch", "1", "--out",
+                      str(from_checkpoint)])
+    assert result.exit_code == 0, result.output
+    assert Image.open(from_checkpoint).size == Image.open(final).size
+    assert not np.array_equal(np.asarray(Image.open(final)),
+                              np.asarray(Image.open(from_checkpoint)))
     seeded = [tmp_path / f"s{i}.png" for i in range(2)]
     for target in seeded:
         assert run_cli(["sample", str(run_dir), "--num", "4", "--seed", "3", "--out",

@@ -131,14 +131,17 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
 @click.option("--seed", type=click.IntRange(0), default=None,
               help="Draw fresh latents from this seed (default: the run's numbered bank).")
 @click.option("--rows", type=click.IntRange(1), default=None, help="Grid rows.")
-@click.option("--numbered", is_flag=True, help="Label each cell with its latent-bank index.")
+@click.option("--numbered", is_flag=True,
+              help="Label each cell with its exemplar name (bank index, or sN for seed N).")
+@click.option("--epoch", type=click.IntRange(1), default=None,
+              help="Use the checkpoint of this epoch instead of the exported generator.")
 def sample(run_dir: str, num: int, out: str, seed: int | None, rows: int | None,
-           numbered: bool) -> None:
-    """Draw a grid of NUM images from RUN_DIR's exported generator."""
+           numbered: bool, epoch: int | None) -> None:
+    """Draw a grid of NUM images from RUN_DIR's generator."""
     from ganlab.sampling import draw_grid  # TensorFlow loads only here
 
     path = draw_grid(Path(run_dir), num=num, out=Path(out), seed=seed, rows=rows,
-                     numbered=numbered)
+                     numbered=numbered, epoch=epoch)
     click.echo(f"Wrote {num} samples to {path}")
 
 

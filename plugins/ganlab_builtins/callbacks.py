@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from ganlab import hookimpl
+from ganlab.errors import ConfigError
 from ganlab.images import save_gif, save_png, tile
 
 
@@ -46,8 +47,9 @@ class SampleGrid(keras.callbacks.Callback):
     def _latents(self) -> np.ndarray:
         bank = self.model.run.latent_bank
         if self.num > len(bank):
-            raise ValueError(f"sample_grid wants {self.num} images but latents.bank_size is "
-                             f"{len(bank)}: raise latents.bank_size or lower num")
+            raise ConfigError(f"sample_grid wants {self.num} images but latents.bank_size is "
+                              f"{len(bank)}: raise latents.bank_size or lower the callback's "
+                              "num/rows.")
         return bank[: self.num]
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
