@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
 from ganlab.components import build_callbacks, check_components
 from ganlab.experiment import load_experiment
 from ganlab.plugins import load_plugins
