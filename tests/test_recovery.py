@@ -130,10 +130,10 @@ def test_branch_from_an_old_epoch_leaves_the_original_untouched(
     assert tree_digest(source) == before, "the original run was modified"
     meta = json.loads((branch / "run.json").read_text())
     assert meta["branched_from"]["checkpoint"] == "ckpt-e0001-s000000.npz"
-    with np.load(branch / "checkpoints" / "ckpt-e0003-s000000.npz") as archive:
+    with np.load(branch / "checkpoints" / "ckpt-e0003-s000000.npz", allow_pickle=False) as archive:
         assert archive["g_optimizer/0001"] == np.float32(1e-4)  # the new learning rate
     with np.load(source / "checkpoints" / "ckpt-e0001-s000000.npz") as original, \
-            np.load(branch / "checkpoints" / "ckpt-e0001-s000000.npz") as copied:
+            np.load(branch / "checkpoints" / "ckpt-e0001-s000000.npz") as copied:  # no pickle
         assert all(np.array_equal(original[k], copied[k]) for k in original.files)
     assert [r.split(",")[0] for r in (branch / "history.csv").read_text().splitlines()] == [
         "epoch", "1", "2", "3"]
