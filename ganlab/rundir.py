@@ -139,11 +139,23 @@ class RunDirectory:
         return stale
 
     def read_config(self) -> dict[str, Any]:
-        """The resolved config saved by an earlier run."""
+        """The resolved config saved by an earlier run.
+
+        Raises:
+            RunDirectoryError: It is unreadable or not a mapping.
+
+        """
         try:
-            return yaml.safe_load(self.config.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise RunDirectoryError(f"Cannot read {self.config}: {exc}.") from None
+            config = yaml.safe_load(self.config.read_text(encoding="utf-8"))
+            if not isinstance(config, dict):
+                raise ValueError(f"a {type(config).__name__}, not a mapping")
+        except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+            raise RunDirectoryError(
+                f"Cannot read {self.config}, the resolved config of the run in {self.root} "
+                f"({type(exc).__name__}: {exc}), so ganlab cannot check that this experiment "
+                "may resume it. If it is this experiment's run, delete that file (it is "
+                "written again) and run the same command to resume.") from None
+        return config
 
     def read_metadata(self) -> dict[str, Any]:
         """``run.json`` of the run (empty when absent)."""

@@ -39,13 +39,15 @@ class TinyImages(TFRecordImageDataset):
 
     default_split = "train"
 
-    def __init__(self, *, source: str, tfrecords: str, size: int = 8, channels: int = 1):
+    def __init__(self, *, source: str, tfrecords: str, size: int = 8, channels: int = 1,
+                 tag: str = ""):
         super().__init__(source=source, tfrecords=tfrecords)
         self.image_shape = (size, size, channels)
+        self.tag = tag  # only changes the fingerprint (a "different options" prepare)
         self._array: np.ndarray | None = None
 
     def options(self) -> Mapping[str, Any]:
-        return {"size": self.image_shape[0], "channels": self.image_shape[2]}
+        return {"size": self.image_shape[0], "channels": self.image_shape[2], "tag": self.tag}
 
     def source_available(self) -> bool:
         return self.source is not None and self.source.is_file()

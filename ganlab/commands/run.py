@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ganlab.components import build_dataset, check_components
+from ganlab.components import build_callbacks, build_dataset, build_loss, check_components
 from ganlab.errors import ConfigError, DataError
 from ganlab.experiment import Experiment, load_experiment
 from ganlab.plugins import LoadedPlugins
@@ -115,6 +115,8 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
 
     generator, discriminator, latent_dim, distribution = build_models(
         experiment, loaded.registry, tuple(dataset.image_shape))
+    build_loss(experiment, loaded.registry)  # factories run too: their errors show now
+    build_callbacks(experiment, loaded.registry)
     click.echo(f"{experiment.path}: OK")
     click.echo(f"  data: {data}")
     click.echo(f"  images: {tuple(dataset.image_shape)}; latent: {latent_dim} "

@@ -44,7 +44,14 @@ from ganlab.engine.trainer import (
     StopRequested,
     epoch_dataset,
 )
-from ganlab.errors import ConfigError, DataError, GanlabError, RunDirectoryError, TrainingError
+from ganlab.errors import (
+    ConfigError,
+    DataError,
+    GanlabError,
+    PluginError,
+    RunDirectoryError,
+    TrainingError,
+)
 from ganlab.experiment import Experiment
 from ganlab.latents import check_distribution, sample_latents
 from ganlab.registry import Registry
@@ -240,7 +247,14 @@ def load_or_create_bank(run_dir: RunDirectory, config: dict[str, Any], latent_di
                         distribution: str) -> np.ndarray:
     """The run's fixed, numbered latent bank (created once, then reused)."""
     if run_dir.latent_bank.exists():
-        bank = np.load(run_dir.latent_bank, allow_pickle=False)
+        try:
+            bank = np.load(run_dir.latent_bank, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            what = "it is not a numpy array file" if "pickle" in str(exc) else str(exc)
+            raise RunDirectoryError(
+                f"{run_dir.latent_bank} (the run's fixed latent bank) is damaged: {what}. Every "
+                "checkpoint holds a copy: restore it with numpy from the newest checkpoint's "
+                "'latent_bank' array, or delete the file to draw it again from the seed.") from None
         if bank.ndim == 2 and bank.shape[1] == latent_dim:
             return bank
         raise RunDirectoryError(f"{run_dir.latent_bank} holds latents of shape {bank.shape}, "
@@ -614,8 +628,19 @@ def run_experiment(experiment: Experiment, registry: Registry, provenance: dict[
             keras.mixed_precision.set_global_policy("float32")
 
 
+def repair_metadata(run_dir: RunDirectory, echo: Echo) -> None:
+    """Replace a damaged ``run.json`` (ganlab rewrites its content on every run)."""
+    try:
+        run_dir.read_metadata()
+    except RunDirectoryError as exc:
+        damaged = run_dir.metadata.with_name(run_dir.metadata.name + ".damaged")
+        os.replace(run_dir.metadata, damaged)
+        echo(f"warning: {exc} It was moved aside to {damaged.name} and will be written anew.")
+
+
 def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str, Any],
                 echo: Echo, resuming: bool) -> RunResult:
+    repair_metadata(RunDirectory(experiment.run_dir()), echo)
     session = build_session(experiment, registry, echo)
     state, restored = restore_checkpoint(session, echo)
     if resuming and restored is None:
@@ -636,6 +661,14 @@ def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str
     except PoisonedWeights as exc:
         session.run_dir.update_metadata(status="failed", epochs_completed=state.epoch)
         raise TrainingError(poisoned_message(exc, session)) from None
+    except GanlabError:
+        raise
+    except Exception as exc:
+        failure = plugin_failure(exc, session, registry, plugin_callbacks, state)
+        if failure is None:
+            raise
+        session.run_dir.update_metadata(status="failed", epochs_completed=state.epoch)
+        raise failure from exc
     export_generator(session)
     session.run_dir.update_metadata(status="completed", epochs_completed=state.epoch)
     echo(f"Done: {state.epoch} epochs in {session.run_dir.root}; generator exported to "
@@ -694,3 +727,39 @@ def poisoned_message(exc: PoisonedWeights, session: Session) -> str:
             "still finite; the poisoned state was not saved, so "
             f"{_last_good(session)}. Lower the learning rates or check the loss, then run "
             "again to resume from that checkpoint.")
+
+
+def plugin_failure(exc: Exception, session: Session, registry: Registry,
+                   plugin_callbacks: list[Any], state: LoopState) -> PluginError | None:
+    """A message naming the plugin component that raised ``exc`` during training, if one did.
+
+    The traceback is searched for a method of one of the experiment's plugin
+    callbacks, or of its loss.
+    """
+    config = session.experiment.config
+    suspects = [(callback, "callback", block)
+                for callback, block in zip(plugin_callbacks, config["callbacks"], strict=True)]
+    suspects.append((session.trainer.loss, "loss", config["loss"]))
+    found = _culprit(exc, suspects)
+    if found is None:
+        return None
+    (_, kind, block), method = found
+    component = registry.resolve(kind, block["name"])
+    return PluginError(
+        f"The {kind} '{component.name}' from {component.provider} raised "
+        f"{type(exc).__name__}: {exc} (in {method}(), during epoch {state.epoch + 1}). "
+        f"Training stopped; {_last_good(session)}. Fix or remove the {kind} "
+        "and run the same command again to resume (--debug shows the traceback).")
+
+
+def _culprit(exc: BaseException, suspects: list[tuple[Any, str, dict[str, Any]]]
+             ) -> tuple[tuple[Any, str, dict[str, Any]], str] | None:
+    """The outermost traceback frame that is a method of one of ``suspects``."""
+    trace = exc.__traceback__
+    while trace is not None:
+        owner = trace.tb_frame.f_locals.get("self")
+        for suspect in suspects:
+            if owner is not None and owner is suspect[0]:
+                return suspect, trace.tb_frame.f_code.co_name
+        trace = trace.tb_next
+    return None
