@@ -268,21 +268,27 @@ def parse_yaml(text: str, where: str) -> tuple[Any, dict[str, int]]:
         raise ConfigError(f"{where}: not valid YAML{line}: {problem}.") from None
     lines: dict[str, int] = {}
     if node is not None:
-        _collect_lines(node, "", lines)
+        _collect_lines(node, "", lines, where)
     return data, lines
 
 
-def _collect_lines(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
+def _collect_lines(node: yaml.Node, path: str, lines: dict[str, int],
+                   where: str = "<experiment>") -> None:
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             child = join_path(path, str(key_node.value))
+            if child in lines and key_node.value != "<<":
+                # yaml.safe_load silently keeps the last of duplicate keys.
+                raise ConfigError(f"{where}: key '{child}' appears twice (lines {lines[child]} "
+                                  f"and {key_node.start_mark.line + 1}); YAML would silently "
+                                  "keep only the last one. Merge them into one.")
             lines[child] = key_node.start_mark.line + 1
-            _collect_lines(value_node, child, lines)
+            _collect_lines(value_node, child, lines, where)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             child = join_path(path, index)
             lines[child] = item.start_mark.line + 1
-            _collect_lines(item, child, lines)
+            _collect_lines(item, child, lines, where)
 
 
 # -- overrides ---------------------------------------------------------------------------------

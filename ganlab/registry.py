@@ -145,7 +145,8 @@ class Registry:
         if plugin and name in self._components[kind]:
             owners = ", ".join(c.plugin for c in self._components[kind][name])
             message += f" '{name}' is provided by: {owners}."
-        message += f" Known {kind}s: {', '.join(known) if known else 'none'}."
+        plural = "losses" if kind == "loss" else f"{kind}s"
+        message += f" Known {plural}: {', '.join(known) if known else 'none'}."
         if self.broken_plugins:
             message += (
                 " These plugins failed to load and may have provided it: "
