@@ -102,6 +102,13 @@ def synthetic_dataset(tfrecords: Path, count: int, size: int = 64) -> Any:
 
 
 # -- child measurements (each in its own process) -----------------------------------------------
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children (the workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def child_prepare(args: dict[str, Any]) -> dict[str, Any]:
     import tensorflow as tf  # noqa: F401  (start-up not counted for workers=1 either)
 
@@ -112,13 +119,16 @@ def child_prepare(args: dict[str, Any]) -> dict[str, Any]:
     else:
         dataset = synthetic_dataset(Path(args["out"]), args["count"])
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     report = dataset.prepare(workers=args["workers"], overwrite=True)
     seconds = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu_before
     images = sum(report.counts.values())
     manifest = dataset.manifest()
     return {
         "images": images, "seconds": seconds, "images_per_s": images / seconds,
+        "cpu_seconds": cpu, "images_per_cpu_s": images / cpu,
         "workers": args["workers"],
         "shards": sum(len(s["shards"]) for s in manifest["splits"].values()),
         "bytes": sum(sh["bytes"] for s in manifest["splits"].values() for sh in s["shards"]),
@@ -225,23 +235,25 @@ def run(quick: bool, workers: int) -> dict[str, Any]:
 
 
 def table(results: Mapping[str, Any]) -> str:
-    rows = [("measurement", "images", "seconds", "images/s", "peak RSS MB")]
+    rows = [("measurement", "images", "seconds", "images/s", "images/CPU-s", "peak RSS MB")]
     for name, runs in results["prepare_mnist_64"].items():
         memory = f"{runs['peak_rss_mb']:.0f}" + (" (parent)" if runs["workers"] > 1 else "")
         rows.append((f"prepare MNIST IDX -> 64x64, {name.replace('_', '=')}", runs["images"],
-                     f"{runs['seconds']:.1f}", f"{runs['images_per_s']:.0f}", memory))
+                     f"{runs['seconds']:.1f}", f"{runs['images_per_s']:.0f}",
+                     f"{runs['images_per_cpu_s']:.0f}", memory))
     for count, run_ in results["peak_rss_prepare_rgb_64"].items():
         rows.append((f"prepare synthetic RGB 64x64, {count} images, workers=1", run_["images"],
                      f"{run_['seconds']:.1f}", f"{run_['images_per_s']:.0f}",
+                     f"{run_['images_per_cpu_s']:.0f}",
                      f"{run_['peak_rss_mb']:.0f} (after TF import "
                      f"{run_['rss_after_tf_import_mb']:.0f})"))
     for name, run_ in results["read_batched_128"].items():
         rows.append((f"read {name}, batch 128", run_["images"], f"{run_['seconds']:.1f}",
-                     f"{run_['images_per_s']:.0f}", ""))
+                     f"{run_['images_per_s']:.0f}", "", ""))
     for name, run_ in results["dcgan_train_step_batch_128"].items():
         rows.append((f"DCGAN train step {name} (consumes)", run_["steps"] * run_["batch"], "",
-                     f"{run_['images_per_s']:.0f}", ""))
-    widths = [max(len(str(row[i])) for row in rows) for i in range(5)]
+                     f"{run_['images_per_s']:.0f}", "", ""))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(6)]
     return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths,
                                                                             strict=True))
                      for row in rows)

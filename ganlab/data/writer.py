@@ -154,7 +154,8 @@ def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
 
     """
     started = time.monotonic()
-    target = dataset.tfrecords
+    # The real folder: a symlinked output is replaced on its own filesystem.
+    target = Path(dataset.tfrecords).expanduser().resolve()
     options = dict(dataset.options())
     fingerprint = options_fingerprint(options)
     _recover_stale_siblings(target)
@@ -171,8 +172,11 @@ def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
                                else getattr(dataset, "workers", None), total)
     partial = _sibling(target, "partial", os.getpid())
     jobs = _make_jobs(plan, dataset.image_shape, workers, str(partial))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial.mkdir()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial.mkdir()
+    except OSError as exc:
+        raise DataError(f"Cannot create the TFRecord folder {partial}: {exc}.") from None
     try:
         results = _run_jobs(dataset, jobs, workers, progress)
         manifest = _build_manifest(dataset, options, fingerprint, list(plan), results,
@@ -180,6 +184,10 @@ def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
         write_manifest(partial, manifest)
         _fsync_dir(partial)
         _swap_into_place(partial, target)
+    except OSError as exc:  # e.g. the disk filled while writing the manifest
+        shutil.rmtree(partial, ignore_errors=True)
+        raise DataError(f"Writing the TFRecords to {target} failed: {exc}. The prepare was "
+                        "abandoned; finished TFRecords (if any) were left as they were.") from None
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -282,7 +290,7 @@ def _reuse_or_refuse(dataset: TFRecordImageDataset, manifest: dict[str, Any],
             was not asked for.
 
     """
-    target = dataset.tfrecords
+    target = Path(dataset.tfrecords).expanduser().resolve()
     if matches(manifest, fingerprint):
         problems = shard_problems(manifest, target)
         if not problems:
