@@ -37,7 +37,9 @@ class HistoryCSV(keras.callbacks.Callback):
         if not self.path.exists():
             return
         with self.path.open(newline="") as stream:
-            rows = [row for row in csv.DictReader(stream) if int(row["epoch"]) <= keep_epochs]
+            # A row torn by a kill (or garbage) has no integer epoch: dropped.
+            rows = [row for row in csv.DictReader(stream)
+                    if str(row.get("epoch") or "").isdigit() and int(row["epoch"]) <= keep_epochs]
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
         writer.writeheader()
