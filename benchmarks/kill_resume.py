@@ -86,6 +86,7 @@ def write(work: Path, name: str) -> Path:
 def env(fault: str | None) -> dict[str, str]:
     environment = {k: v for k, v in os.environ.items() if k != "GANLAB_FAULT"}
     environment["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    environment["PYTHONUNBUFFERED"] = "1"  # every message is out before a SIGKILL
     if fault:
         environment["GANLAB_FAULT"] = fault
     return environment
@@ -98,9 +99,9 @@ def ganlab(*args: str, fault: str | None = None, started_file: Path | None = Non
     Args:
         args: The command line.
         fault: ``GANLAB_FAULT`` for the process.
-        started_file: A file that appears when training starts (``run.json``).
-        kill_after: SIGKILL the process this many seconds after ``started_file``
-            appeared.
+        started_file: A file (re)written when training starts (``run.json``).
+        kill_after: SIGKILL the process this many seconds after this process
+            (re)wrote ``started_file``.
 
     Returns:
         ``(exit code, output, seconds from started_file to the end)``.
@@ -110,8 +111,10 @@ def ganlab(*args: str, fault: str | None = None, started_file: Path | None = Non
                                env=env(fault), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     training_since = None
+    launched = time.time()
     while process.poll() is None:
-        if training_since is None and started_file is not None and started_file.exists():
+        if training_since is None and started_file is not None and written_since(
+                started_file, launched):
             training_since = time.monotonic()
         if (kill_after is not None and training_since is not None
                 and time.monotonic() - training_since >= kill_after):
@@ -121,6 +124,13 @@ def ganlab(*args: str, fault: str | None = None, started_file: Path | None = Non
     output, _ = process.communicate()
     window = time.monotonic() - training_since if training_since is not None else None
     return process.returncode, output, window
+
+
+def written_since(path: Path, moment: float) -> bool:
+    try:
+        return path.stat().st_mtime >= moment
+    except FileNotFoundError:
+        return False
 
 
 def checkpoints(run_dir: Path) -> list[str]:
@@ -161,6 +171,7 @@ class Trial:
     final_exit: int | None = None
     bit_identical: bool = False
     leftovers: list[str] = field(default_factory=list)
+    missed: int = 0
     seconds: float = 0.0
 
     @property
@@ -170,17 +181,34 @@ class Trial:
                         for k in self.kills))
 
 
-def pick_kill(rng: random.Random, window: float) -> tuple[str, str | None, float | None]:
-    mode = rng.choice(MODES)
+def trained_steps(run_dir: Path) -> int:
+    """Global step of the newest checkpoint on disk (where the next start resumes)."""
+    names = checkpoints(run_dir)
+    if not names:
+        return 0
+    epoch, step = (int(n) for n in re.findall(r"\d+", names[-1]))
+    return epoch * STEPS_PER_EPOCH + step
+
+
+def pick_kill(rng: random.Random, window: float, done: int) -> tuple[str, str | None,
+                                                                     float | None]:
+    """A random kill point among those the next process will reach (it resumes at ``done``)."""
+    remaining = range(done + 1, TOTAL_STEPS + 1)
+    saves = [s for s in remaining if s % STEPS_PER_EPOCH == 0 or s % EVERY_N_STEPS == 0]
+    epoch_ends = [s for s in remaining if s % STEPS_PER_EPOCH == 0]
+    modes = [m for m, possible in (("step", len(remaining) > 1), ("checkpoint-write", saves),
+                                   ("checkpoint-rename", saves), ("epoch-end", epoch_ends),
+                                   ("external", True)) if possible]
+    mode = rng.choice(modes)
     if mode == "step":
-        return mode, f"step:{rng.randint(1, TOTAL_STEPS - 1)}", None
+        return mode, f"step:{rng.choice(remaining[:-1])}", None
     if mode == "checkpoint-write":
-        return mode, f"checkpoint-write:{rng.randint(1, CHECKPOINTS)}:torn", None
+        return mode, f"checkpoint-write:{rng.randint(1, len(saves))}:torn", None
     if mode == "checkpoint-rename":
-        return mode, f"checkpoint-rename:{rng.randint(1, CHECKPOINTS)}", None
+        return mode, f"checkpoint-rename:{rng.randint(1, len(saves))}", None
     if mode == "epoch-end":
-        return mode, f"epoch-end:{rng.randint(1, EPOCHS)}", None
-    return mode, None, round(rng.uniform(0.0, window), 2)
+        return mode, f"epoch-end:{rng.randint(1, len(epoch_ends))}", None
+    return mode, None, round(rng.uniform(0.0, 0.9 * window), 2)
 
 
 def run_trial(index: int, work: Path, rng: random.Random, reference: dict[str, np.ndarray],
@@ -190,13 +218,14 @@ def run_trial(index: int, work: Path, rng: random.Random, reference: dict[str, n
     run_dir = work / "runs" / name
     trial = Trial(index)
     started = time.monotonic()
-    for _ in range(rng.randint(1, 3)):
-        mode, fault, delay = pick_kill(rng, window)
+    for _ in range(rng.randint(1, 3)):  # the number of kills attempted
+        mode, fault, delay = pick_kill(rng, window, trained_steps(run_dir))
         code, output, _ = ganlab("run", experiment, fault=fault,
                                  started_file=run_dir / "run.json", kill_after=delay)
         if trial.kills:
             note_resume(trial.kills[-1], output)
-        if code == 0:  # finished before the kill point (a fault past its last step)
+        if code == 0:  # finished before an external kill came
+            trial.missed += 1
             trial.final_exit = 0
             break
         trial.kills.append(Kill(mode, fault, delay, code, checkpoints(run_dir)))
@@ -217,6 +246,8 @@ def note_resume(kill: Kill, output: str) -> None:
     found = RESUMED.search(output)
     kill.restored = Path(found.group(1)).name if found else None
     newest = kill.on_disk_after[-1] if kill.on_disk_after else None
+    # Every kill point comes after the restore decision, so a start that
+    # restored anything but the newest checkpoint on disk lost one.
     kill.lost = kill.restored != newest
     kill.warnings = [line for line in output.splitlines() if line.startswith("warning:")]
 
@@ -228,6 +259,7 @@ def summarise(trials: list[Trial]) -> dict[str, Any]:
         "runs_attempted": len(trials),
         "kills": len(kills),
         "kills_by_point": by_mode,
+        "kills_too_late": sum(t.missed for t in trials),
         "resumed_correctly": sum(t.resumed_correctly for t in trials),
         "bit_identical": sum(t.bit_identical for t in trials),
         "checkpoints_lost": sum(k.lost for k in kills),
@@ -239,6 +271,7 @@ def table(summary: dict[str, Any]) -> str:
     rows = [("runs attempted", summary["runs_attempted"]),
             ("SIGKILLs", f"{summary['kills']} ("
              + ", ".join(f"{m} {n}" for m, n in summary["kills_by_point"].items()) + ")"),
+            ("external kills that came after the run ended", summary["kills_too_late"]),
             ("resumed correctly", summary["resumed_correctly"]),
             ("bit-identical at the end", summary["bit_identical"]),
             ("checkpoints lost", summary["checkpoints_lost"]),

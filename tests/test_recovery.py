@@ -169,3 +169,12 @@ def test_branch_into_an_existing_run_is_refused(root: Path,
     result = invoke(["run", path, "--from-checkpoint", "epoch=1", "--set", "name=occupied",
                      "--set", f"run_dir={other}"])
     assert_clean_failure(result, 5, f"--from-checkpoint: {other} already holds a run")
+
+
+def test_history_rows_torn_by_a_kill_are_dropped_on_resume(tmp_path: Path) -> None:
+    from ganlab.engine.callbacks import HistoryCSV
+
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,d_loss,g_loss\n1,0.5,0.7\n2,0.4,0.8\n3,0.3,0.9\n\x00\x00garb\n4,0.")
+    HistoryCSV(path, resumed_epoch=2)
+    assert [row.split(",")[0] for row in path.read_text().splitlines()] == ["epoch", "1", "2"]

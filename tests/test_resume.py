@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,8 +60,12 @@ class Reference:
 
 
 @pytest.fixture(scope="module")
-def reference(root: Path) -> Reference:
-    return Reference(root)
+def reference(root: Path) -> Iterator[Reference]:
+    started = Reference(root)
+    yield started
+    if started.process.poll() is None:  # a test failed before waiting for it
+        started.process.kill()
+        started.process.communicate()
 
 
 def hidden_files(run_dir: Path) -> list[str]:
@@ -68,6 +73,7 @@ def hidden_files(run_dir: Path) -> list[str]:
                   if p.name != ".ganlab.lock")
 
 
+@pytest.mark.slow
 def test_killed_anywhere_then_resumed_ends_bit_identical(
         root: Path, reference: Reference) -> None:
     progress, release, once = root / "progress", root / "release", root / "torn-fired"

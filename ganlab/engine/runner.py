@@ -676,11 +676,15 @@ def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str
     return RunResult(session.run_dir.root, state.epoch, restored, logs)
 
 
-def interrupted(session: Session, state: LoopState) -> TrainingInterrupted:
+def interrupted(session: Session, state: LoopState) -> GanlabError:
     """Save the state at the step boundary reached and say how to resume."""
     checkpoint = CheckpointId(state.epoch, state.step_in_epoch)
     if session.last_saved != checkpoint:
-        save_checkpoint(session, state)
+        try:
+            save_checkpoint(session, state)
+        except PoisonedWeights as exc:
+            session.run_dir.update_metadata(status="failed", epochs_completed=state.epoch)
+            return TrainingError(poisoned_message(exc, session))
     session.run_dir.update_metadata(status="interrupted", epochs_completed=state.epoch)
     command = "ganlab run " + " ".join(resume_arguments(session.experiment))
     return TrainingInterrupted(
