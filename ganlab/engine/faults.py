@@ -27,7 +27,8 @@ from outside cannot hit reliably:
   (send that signal to this process, exercising the real handlers).
 
 For ``step`` the count is the global step; for the other points it counts
-the times this process passed the point.
+the times the current run (or, outside a run, this process since the
+variable last changed) passed the point.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ POINTS = ("step", "checkpoint-write", "checkpoint-rename", "epoch-end")
 ACTIONS = ("kill", "torn", "enospc", "sigint", "sigterm")
 
 _passes: Counter[str] = Counter()
+_counted_for: list[str] = [""]  # the spec the counts belong to
+
+
+def reset() -> None:
+    """Start counting passes afresh (at the start of every run)."""
+    _passes.clear()
 
 
 def _parse(spec: str) -> list[tuple[str, int, str]]:
@@ -77,6 +84,9 @@ def fault_point(point: str, count: int | None = None, path: Path | None = None) 
     spec = os.environ.get(ENV_VAR)
     if not spec:
         return
+    if spec != _counted_for[0]:
+        reset()
+        _counted_for[0] = spec
     _passes[point] += 1
     position = _passes[point] if count is None else count
     for wanted_point, wanted, action in _parse(spec):

@@ -26,6 +26,7 @@ from ganlab.components import (
     check_components,
 )
 from ganlab.contracts import RunContext
+from ganlab.engine import faults
 from ganlab.engine.callbacks import HistoryCSV, TensorBoardScalars
 from ganlab.engine.checkpoint import (
     CheckpointId,
@@ -612,6 +613,7 @@ def run_experiment(experiment: Experiment, registry: Registry, provenance: dict[
 
     """
     check_components(experiment, registry)
+    faults.reset()
     run_dir = RunDirectory(experiment.run_dir())
     with locked(run_dir) as lock:
         if lock.stale_taken_over:
