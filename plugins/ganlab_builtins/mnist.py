@@ -319,6 +319,10 @@ def read_npz(path: Path, images_key: str, labels_key: str) -> tuple[np.ndarray, 
             missing key, or arrays of the wrong shape or range.
 
     """
+    # numpy reads a file that is not a zip as a pickle: say what it is instead.
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise DataError(f"Cannot read {path} as an .npz archive: it is not a zip file (Keras' "
+                        "mnist.npz is one). Check the path, or re-download the file.")
     try:
         with np.load(path, allow_pickle=False) as archive:
             if images_key not in archive.files or labels_key not in archive.files:
