@@ -12,6 +12,7 @@ and shapes with the manifest, naming the shard and record of any problem.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -244,7 +245,11 @@ def _scan_slowly(path: Path, shape_of: Any) -> tuple[int, str]:
 
 
 def _first_line(exc: tf.errors.OpError) -> str:
-    return (exc.message or str(exc)).strip().splitlines()[0].rstrip(". ")
+    """The readable part of a TensorFlow op error (without its graph-internal wrapping)."""
+    text = (exc.message or str(exc)).strip().splitlines()[0]
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text)
+    return text.rstrip(". ")
 
 
 def read_error(tfrecords_dir: str | Path, error: BaseException) -> DataError:
