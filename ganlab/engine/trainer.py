@@ -199,8 +199,8 @@ class GANTrainer:
     # -- learning rates -------------------------------------------------------------------------
     def learning_rates(self) -> dict[str, float]:
         """Current learning rates of both optimizers."""
-        return {"lr_g": float(keras.ops.convert_to_numpy(self.g_optimizer.learning_rate)),
-                "lr_d": float(keras.ops.convert_to_numpy(self.d_optimizer.learning_rate))}
+        return {"lr_g": _as_float(self.g_optimizer.learning_rate),
+                "lr_d": _as_float(self.d_optimizer.learning_rate)}
 
     # -- epochs ---------------------------------------------------------------------------------
     def run_epoch(self, dataset: Any, state: LoopState, callbacks: keras.callbacks.CallbackList,
@@ -254,6 +254,12 @@ class GANTrainer:
         epoch_logs["seconds"] = seconds
         epoch_logs["images_per_sec"] = trained * batch_size / seconds if seconds > 0 else 0.0
         return epoch_logs
+
+
+def _as_float(value: Any) -> float:
+    """A learning rate (Keras variable, or a schedule's tensor) as a float."""
+    # keras.ops.convert_to_numpy warns under numpy 2 for Keras variables.
+    return float(np.asarray(getattr(value, "value", value)))
 
 
 def epoch_dataset(base: Any, *, epoch: int, seed: int, batch_size: int, steps: int,
