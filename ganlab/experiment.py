@@ -108,6 +108,8 @@ EXPERIMENT_SCHEMA: dict[str, Field] = {
         "devices": Field((list,), default=None, nullable=True, items=Field((str,)),
                          doc="devices for the mirrored strategy"),
         "verbose": Field((int,), default=1, choices=(0, 1, 2)),
+        "metrics_every_n_epochs": Field((int,), default=1, check=at_least(1),
+                                        doc="how often the experiment's metrics are scored"),
     }),
     "latents": Field((dict,), default={}, schema={
         "bank_size": Field((int,), default=64, check=at_least(1),
@@ -125,7 +127,8 @@ EXPERIMENT_SCHEMA: dict[str, Field] = {
 }
 
 #: Keys that may change when an existing run directory is resumed.
-RESUMABLE_CHANGES = ("train.epochs", "train.verbose", "callbacks", "metrics", "checkpoint",
+RESUMABLE_CHANGES = ("train.epochs", "train.verbose", "train.metrics_every_n_epochs",
+                     "callbacks", "metrics", "checkpoint",
                      "dataset.params.source", "dataset.params.tfrecords", "dataset.params.workers",
                      "description", "plugins", "run_dir")
 

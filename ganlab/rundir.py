@@ -107,6 +107,11 @@ class RunDirectory:
         return self.root / "history.csv"
 
     @property
+    def metrics(self) -> Path:
+        """``metrics.csv``: metric scores, one row per epoch, metric and score."""
+        return self.root / "metrics.csv"
+
+    @property
     def generator(self) -> Path:
         """``generator.keras``: the exported final generator."""
         return self.root / "generator.keras"

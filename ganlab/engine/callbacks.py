@@ -94,3 +94,60 @@ class TensorBoardScalars(keras.callbacks.Callback):
             for key, value in (logs or {}).items():
                 tf.summary.scalar(f"epoch/{key}", value)
         self.writer.flush()
+
+
+class MetricsCallback(keras.callbacks.Callback):
+    """Scores the experiment's metric plugins every N epochs.
+
+    Each metric's scores join the epoch logs as ``<metric>/<score>`` (so the
+    TensorBoard callback after it writes them) and are appended to
+    ``metrics.csv`` (``epoch,metric,score,value``). The samples come from a
+    fixed seed, so scores of different epochs compare like with like.
+
+    Args:
+        metrics: Objects with ``name`` and ``compute(generate, dataset)``.
+        dataset: The unbatched image dataset the metrics compare against.
+        path: The ``metrics.csv`` file.
+        every_n_epochs: Period in epochs.
+        seed: Seed of the latents ``generate`` draws.
+    """
+
+    def __init__(self, metrics: list[Any], dataset: Any, path: Path, every_n_epochs: int = 1,
+                 seed: int = 0):
+        super().__init__()
+        self.metrics = metrics
+        self.dataset = dataset
+        self.path = path
+        self.every_n_epochs = every_n_epochs
+        self.seed = seed
+
+    def generate(self, count: int) -> Any:
+        """``count`` generated images in [-1, 1] (numpy), from fixed latents."""
+        import numpy as np
+
+        from ganlab.latents import sample_latents
+
+        run = self.model.run
+        latents = sample_latents(count, run.latent_dim, run.latent_distribution, self.seed)
+        batches = [np.asarray(self.model.generator(latents[i:i + 256], training=False))
+                   for i in range(0, count, 256)]
+        return np.concatenate(batches).astype(np.float32)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Score every metric on the period; add the scores to ``logs``."""
+        if (epoch + 1) % self.every_n_epochs:
+            return
+        rows = []
+        for metric in self.metrics:
+            for score, value in metric.compute(self.generate, self.dataset).items():
+                key = f"{metric.name}/{score}"
+                if logs is not None:
+                    logs[key] = float(value)
+                rows.append({"epoch": epoch + 1, "metric": metric.name, "score": score,
+                             "value": f"{float(value):.6g}"})
+        new_file = not self.path.exists()
+        with self.path.open("a", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=("epoch", "metric", "score", "value"))
+            if new_file:
+                writer.writeheader()
+            writer.writerows(rows)

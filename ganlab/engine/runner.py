@@ -23,11 +23,12 @@ from ganlab.components import (
     build_callbacks,
     build_dataset,
     build_loss,
+    build_metrics,
     check_components,
 )
 from ganlab.contracts import RunContext
 from ganlab.engine import faults
-from ganlab.engine.callbacks import HistoryCSV, TensorBoardScalars
+from ganlab.engine.callbacks import HistoryCSV, MetricsCallback, TensorBoardScalars
 from ganlab.engine.checkpoint import (
     CheckpointId,
     CheckpointStore,
@@ -562,14 +563,27 @@ def data_read_error(dataset: Any, error: Exception) -> DataError | None:
     return None
 
 
-def train(session: Session, state: LoopState, plugin_callbacks: list[Any], echo: Echo) -> dict:
+def metric_callbacks(session: Session, metrics: list[Any]) -> list[Any]:
+    """The core callback scoring the experiment's metrics (none without metrics)."""
+    if not metrics:
+        return []
+    config = session.experiment.config
+    return [MetricsCallback(metrics, session.dataset.load(), session.run_dir.metrics,
+                            every_n_epochs=config["train"]["metrics_every_n_epochs"],
+                            seed=config["seed"] + 1)]
+
+
+def train(session: Session, state: LoopState, plugin_callbacks: list[Any], echo: Echo,
+          metrics: list[Any] | None = None) -> dict:
     """Run the remaining epochs, checkpointing per policy; returns the last epoch logs."""
     config = session.experiment.config
     train_cfg = config["train"]
     epochs = train_cfg["epochs"]
     writer = tf.summary.create_file_writer(str(session.run_dir.tensorboard))
     session.gan.run = make_context(session, writer)
-    core = [HistoryCSV(session.run_dir.history, resumed_epoch=state.epoch),
+    # Metric scores join the epoch logs before history/TensorBoard see them.
+    core = [*metric_callbacks(session, metrics or []),
+            HistoryCSV(session.run_dir.history, resumed_epoch=state.epoch),
             TensorBoardScalars(writer, initial_step=state.global_step,
                                steps_per_epoch=session.steps_per_epoch)]
     callbacks = keras.callbacks.CallbackList(
@@ -653,8 +667,9 @@ def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str
         echo(f"The run already completed {state.epoch} of {epochs} epochs; nothing to train. "
              "Raise train.epochs (--set train.epochs=N) to continue it.")
     plugin_callbacks = build_callbacks(experiment, registry)
+    metrics = build_metrics(experiment, registry)
     try:
-        logs = train(session, state, plugin_callbacks, echo)
+        logs = train(session, state, plugin_callbacks, echo, metrics)
     except StopRequested:
         raise interrupted(session, state) from None
     except NonFiniteLoss as exc:
