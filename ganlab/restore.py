@@ -258,9 +258,13 @@ def _rebuild_generator(directory: RunDirectory, registry: Any | None) -> Any:
 def _plugin_base_dir(directory: RunDirectory, config: dict[str, Any]) -> Path:
     """Where the run's relative local plugin paths are relative to.
 
-    They were relative to the experiment file, which ``config.yaml`` names
-    only in its header comment; fall back to the current folder.
+    They were relative to the experiment file's folder, which ``run.json``
+    records; runs written before it did name the file only in the header
+    comment of ``config.yaml``; fall back to the current folder.
     """
+    recorded = directory.read_metadata().get("experiment_dir")
+    if recorded:
+        return Path(recorded)
     first = directory.config.read_text(encoding="utf-8").splitlines()[:1]
     match = _HEADER.match(first[0]) if first else None
     if match and match.group("path") != "None":
