@@ -78,3 +78,17 @@ def test_png_folder_dataset_prepares_and_loads(tmp_path: Path) -> None:
     assert images.shape == (5, 8, 8, 3)
     assert sorted(np.round(images[:, 0, 0, 0], 3)) == pytest.approx(
         [round(v * 50 / 127.5 - 1.0, 3) for v in range(5)], abs=1e-3)
+
+
+def test_readme_experiment_example_is_valid() -> None:
+    import yaml
+
+    from ganlab.components import check_components
+    from ganlab.experiment import experiment_from_data
+
+    text = next(block for block in re.findall(r"```yaml\n(.*?)```",
+                                              (REPO / "README.md").read_text(), flags=re.S)
+                if "name: dcgan_mnist" in block)
+    experiment = experiment_from_data(yaml.safe_load(text))
+    check_components(experiment, load_plugins().registry)
+    assert experiment.config["optimizers"]["schedule"]["factors"] == [1.0, 0.5, 0.25, 0.125]
