@@ -7,13 +7,13 @@ renames it, so a crash never leaves a half-written image under the real name.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from ganlab.atomic import atomic_write
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -79,27 +79,12 @@ def label_cells(grid: Image.Image, labels: Sequence[str], cell: tuple[int, int],
     return canvas
 
 
-def _atomic_target(path: Path) -> tuple[int, str]:
-    from ganlab.rundir import default_permissions
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    default_permissions(handle)
-    return handle, temporary
-
-
 def save_png(image: Image.Image | np.ndarray, path: str | Path) -> Path:
     """Write a PNG atomically; returns the path."""
     path = Path(path)
     picture = image if isinstance(image, Image.Image) else to_pil(image)
-    handle, temporary = _atomic_target(path)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            picture.save(stream, format="PNG")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as stream:
+        picture.save(stream, format="PNG")
     return path
 
 
@@ -111,13 +96,7 @@ def save_gif(frames: Sequence[Image.Image | np.ndarray], path: str | Path,
     path = Path(path)
     pictures = [f if isinstance(f, Image.Image) else to_pil(f) for f in frames]
     pictures = [p.convert("RGB") for p in pictures]
-    handle, temporary = _atomic_target(path)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            pictures[0].save(stream, format="GIF", save_all=True, append_images=pictures[1:],
-                             duration=duration_ms, loop=loop)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as stream:
+        pictures[0].save(stream, format="GIF", save_all=True, append_images=pictures[1:],
+                         duration=duration_ms, loop=loop)
     return path

@@ -12,7 +12,6 @@ import json
 import os
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -26,38 +25,17 @@ try:
 except ImportError:  # Windows: the lock falls back to the pid check
     fcntl = None  # type: ignore[assignment]
 
+from ganlab.atomic import atomic_write, pid_alive
 from ganlab.errors import RunDirectoryError
 from ganlab.experiment import RESUMABLE_CHANGES
 
 LOCK_NAME = ".ganlab.lock"
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def default_permissions(handle: int) -> None:
-    """Give a ``mkstemp`` file (created 0600) the usual permissions under the umask."""
-    if hasattr(os, "fchmod"):
-        os.fchmod(handle, 0o666 & ~_umask())
-
-
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    default_permissions(handle)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w", encoding="utf-8") as stream:
+        stream.write(text)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -210,16 +188,6 @@ def incompatible_changes(saved: Mapping[str, Any], new: Mapping[str, Any]) -> li
 
 
 # -- the single-writer lock ---------------------------------------------------------------
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def process_start_ticks(pid: int) -> int | None:
     """When process ``pid`` started (clock ticks since boot; Linux), to tell reused pids apart."""
     try:
@@ -232,7 +200,7 @@ def process_start_ticks(pid: int) -> int | None:
 def _owner_alive(owner: Mapping[str, Any]) -> bool:
     """Whether the process named by a lock file on this host still runs."""
     pid = owner.get("pid")
-    if not isinstance(pid, int) or not _pid_alive(pid):
+    if not isinstance(pid, int) or not pid_alive(pid):
         return False
     recorded = owner.get("pid_start")
     return recorded is None or process_start_ticks(pid) in (None, recorded)

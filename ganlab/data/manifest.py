@@ -13,11 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ganlab.atomic import atomic_write
 from ganlab.errors import DataError
 
 #: File name of the manifest inside a TFRecord folder.
@@ -120,18 +120,9 @@ def _check_structure(manifest: Any, path: Path) -> None:
 def write_manifest(folder: str | Path, manifest: Mapping[str, Any]) -> Path:
     """Write ``manifest`` into ``folder`` atomically (temporary file, fsync, rename)."""
     path = manifest_path(folder)
-    handle, temporary = tempfile.mkstemp(prefix=f".{MANIFEST_NAME}.", suffix=".tmp",
-                                         dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(manifest, stream, indent=2, sort_keys=False, ensure_ascii=False)
-            stream.write("\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w", encoding="utf-8") as stream:
+        json.dump(manifest, stream, indent=2, sort_keys=False, ensure_ascii=False)
+        stream.write("\n")
     return path
 
 

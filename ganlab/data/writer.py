@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from ganlab import __version__
+from ganlab.atomic import pid_alive
 from ganlab.data import features
 from ganlab.data.base import PrepareReport, SkipExample, TFRecordImageDataset
 from ganlab.data.manifest import (
@@ -206,15 +207,8 @@ def _sibling(target: Path, kind: str, pid: int) -> Path:
 
 
 def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # ours: left by an earlier prepare in this process that failed
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    # Our own pid: left by an earlier prepare in this process that failed.
+    return pid != os.getpid() and pid_alive(pid)
 
 
 def _recover_stale_siblings(target: Path) -> None:

@@ -26,7 +26,6 @@ import errno
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from ganlab.atomic import atomic_write
 from ganlab.engine.faults import fault_point
 from ganlab.errors import RunDirectoryError
-from ganlab.rundir import default_permissions, write_json_atomic
+from ganlab.rundir import write_json_atomic
 
 CHECKPOINT_PATTERN = re.compile(r"^ckpt-e(\d{4,})-s(\d{6,})\.npz$")
 TEMPORARY_PREFIX = ".ckpt-"
@@ -207,21 +207,12 @@ class CheckpointStore:
         return target
 
     def _write(self, target: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        handle, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=".tmp",
-                                             dir=self.folder)
-        try:
-            default_permissions(handle)
-            with os.fdopen(handle, "wb") as stream:
-                meta_json = json.dumps({"format": FORMAT_VERSION, **meta})
-                np.savez(stream, **{META_KEY: np.frombuffer(meta_json.encode(), np.uint8)},
-                         **arrays)
-                stream.flush()
-                os.fsync(stream.fileno())
-            fault_point("checkpoint-write", path=Path(temporary))
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        meta_json = json.dumps({"format": FORMAT_VERSION, **meta})
+        with atomic_write(target, prefix=TEMPORARY_PREFIX,
+                          before_replace=lambda temporary: fault_point(
+                              "checkpoint-write", path=temporary)) as stream:
+            np.savez(stream, **{META_KEY: np.frombuffer(meta_json.encode(), np.uint8)},
+                     **arrays)
         _fsync_dir(self.folder)
 
     def _write_failure(self, checkpoint: CheckpointId, exc: OSError) -> str:

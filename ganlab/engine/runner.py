@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import tensorflow as tf
 import yaml
 
 from ganlab import __version__
+from ganlab.atomic import atomic_write
 from ganlab.components import (
     build_architectures,
     build_callbacks,
@@ -59,7 +59,6 @@ from ganlab.latents import check_distribution, sample_latents
 from ganlab.registry import Registry
 from ganlab.rundir import (
     RunDirectory,
-    default_permissions,
     incompatible_changes,
     locked,
     write_json_atomic,
@@ -269,14 +268,8 @@ def load_or_create_bank(run_dir: RunDirectory, config: dict[str, Any], latent_di
 
 def save_bank(run_dir: RunDirectory, bank: np.ndarray) -> None:
     """Write ``latents.npy`` atomically."""
-    run_dir.root.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=run_dir.root, prefix=".latents.npy.", suffix=".tmp",
-                                     delete=False) as stream:
-        default_permissions(stream.fileno())
+    with atomic_write(run_dir.latent_bank) as stream:
         np.save(stream, bank)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(stream.name, run_dir.latent_bank)
 
 
 # -- checkpoints ---------------------------------------------------------------------------------
@@ -441,10 +434,9 @@ def copy_history(source: RunDirectory, run_dir: RunDirectory, epochs: int) -> No
     for grid in sorted(source.samples.glob("epoch_*.png")):
         number = grid.stem.removeprefix("epoch_")
         if number.isdigit() and int(number) <= epochs:
-            run_dir.samples.mkdir(parents=True, exist_ok=True)
-            temporary = run_dir.samples / f".{grid.name}.copy.tmp"
-            shutil.copyfile(grid, temporary)
-            os.replace(temporary, run_dir.samples / grid.name)
+            with grid.open("rb") as source_file, atomic_write(
+                    run_dir.samples / grid.name) as copy:
+                shutil.copyfileobj(source_file, copy)
 
 
 # -- run directory files -------------------------------------------------------------------------
