@@ -13,7 +13,8 @@ def make_strategy(name: str, devices: Sequence[str] | None = None) -> Any:
 
     Args:
         name: ``default`` (no distribution), ``mirrored`` (all local GPUs, or
-            ``devices``), ``multi_worker`` (``TF_CONFIG``) or ``tpu``.
+            ``devices``), ``multi_worker`` (``TF_CONFIG``; see docs/distributed.md)
+            or ``tpu``.
         devices: Devices for ``mirrored``, e.g. ``["/cpu:0", "/cpu:1"]``.
 
     """
@@ -26,7 +27,12 @@ def make_strategy(name: str, devices: Sequence[str] | None = None) -> Any:
             _ensure_logical_cpus(devices)
         return tf.distribute.MirroredStrategy(devices=list(devices) if devices else None)
     if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as exc:
+            raise ConfigError(
+                f"train.strategy is 'multi_worker' but TensorFlow was already started in this "
+                f"process ({exc}): run each worker as its own 'ganlab run' process.") from None
     if name == "tpu":
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
@@ -39,12 +45,14 @@ def make_strategy(name: str, devices: Sequence[str] | None = None) -> Any:
 
 
 def is_chief(strategy: Any) -> bool:
-    """Whether this worker writes the run directory (always true on one machine)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return True
-    return resolver.task_type == "chief" or (
-        resolver.task_type == "worker" and resolver.task_id == 0)
+    """Whether this process writes the run directory (always true on one machine).
+
+    Under ``multi_worker`` the chief is the ``chief`` task of ``TF_CONFIG``
+    or, when the cluster has none, worker 0.
+    """
+    from ganlab.engine.cluster import Cluster
+
+    return Cluster.of(strategy).is_chief
 
 
 def _ensure_logical_cpus(devices: Sequence[str]) -> None:
