@@ -22,6 +22,8 @@ import tensorflow as tf
 from ganlab.contracts import LossInputs
 
 LOG_KEYS = ("d_loss", "g_loss", "d_real", "d_fake")
+#: The step's agreed stop wish, taken out of its logs.
+STOP_KEY = "_stop"
 
 
 class GAN(keras.Model):
@@ -112,13 +114,16 @@ class GANTrainer:
         seed: Seeds the training latent generator.
         jit_compile: XLA-compile the per-replica step.
         d_steps: Discriminator updates per generator update.
+        multi_worker: Other processes train with this one (they must all
+            stop at the same step).
 
     """
 
     def __init__(self, strategy: Any, gan: GAN, loss: Any, g_optimizer: Any, d_optimizer: Any,
                  *, latent_dim: int, latent_distribution: str, seed: int,
-                 jit_compile: bool = False, d_steps: int = 1):
+                 jit_compile: bool = False, d_steps: int = 1, multi_worker: bool = False):
         self.strategy = strategy
+        self.multi_worker = multi_worker
         self.gan = gan
         self.loss = loss
         self.g_optimizer = g_optimizer
@@ -183,18 +188,37 @@ class GANTrainer:
         return logs
 
     def _distributed_step(self, replica_fn: Callable[..., Any], train_g: bool
-                          ) -> Callable[[Any], dict[str, Any]]:
-        def step(batch: Any) -> dict[str, Any]:
+                          ) -> Callable[[Any, Any], dict[str, Any]]:
+        def step(batch: Any, stop: Any) -> dict[str, Any]:
             per_replica = self.strategy.run(replica_fn, args=(batch, train_g))
-            return {key: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+            logs = {key: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
                     for key, value in per_replica.items()}
+            # Workers of a cluster must leave the loop at the same step, so a
+            # stop asked for on any of them travels with the step's own
+            # reductions (no extra round trip).
+            wishes = self.strategy.run(tf.identity, args=(stop,))
+            logs[STOP_KEY] = self.strategy.reduce(tf.distribute.ReduceOp.SUM, wishes, axis=None)
+            return logs
         return step
 
-    def train_step(self, batch: Any, global_step: int) -> dict[str, float]:
-        """Run one step on a distributed batch; returns float logs."""
+    def train_step(self, batch: Any, global_step: int, stop: bool = False
+                   ) -> tuple[dict[str, float], bool]:
+        """Run one step on a distributed batch.
+
+        Args:
+            batch: The distributed batch.
+            global_step: Steps done so far (picks whether G trains).
+            stop: Whether this process wants to stop (a signal arrived).
+
+        Returns:
+            The float logs, and whether any worker wanted to stop when the
+            step began (the same answer on every worker).
+
+        """
         train_g = (global_step + 1) % self.d_steps == 0
-        logs = self._steps[train_g](batch)
-        return {key: float(value) for key, value in logs.items()}
+        logs = self._steps[train_g](batch, tf.constant(float(stop)))
+        wished = float(logs.pop(STOP_KEY)) > 0
+        return {key: float(value) for key, value in logs.items()}, wished
 
     # -- learning rates -------------------------------------------------------------------------
     def learning_rates(self) -> dict[str, float]:
@@ -230,7 +254,7 @@ class GANTrainer:
         trained = 0
         for batch in self.strategy.experimental_distribute_dataset(dataset):
             callbacks.on_train_batch_begin(state.step_in_epoch)
-            logs = self.train_step(batch, state.global_step)
+            logs, stop_wished = self.train_step(batch, state.global_step, state.stop_requested)
             logs.setdefault("g_loss", last_g)
             last_g = logs["g_loss"]
             if not all(math.isfinite(v) for v in logs.values()):
@@ -246,7 +270,7 @@ class GANTrainer:
             callbacks.on_train_batch_end(state.step_in_epoch - 1, logs)
             if after_step is not None:
                 after_step(state)
-            if state.stop_requested and state.step_in_epoch < steps_per_epoch:
+            if self._stop_now(state, stop_wished) and state.step_in_epoch < steps_per_epoch:
                 raise StopRequested(state.epoch, state.step_in_epoch)
         seconds = time.perf_counter() - started
         epoch_logs = {key: totals[key] / max(state.epoch_counted, 1) for key in LOG_KEYS}
@@ -254,6 +278,19 @@ class GANTrainer:
         epoch_logs["seconds"] = seconds
         epoch_logs["images_per_sec"] = trained * batch_size / seconds if seconds > 0 else 0.0
         return epoch_logs
+
+    def _stop_now(self, state: LoopState, wished: bool) -> bool:
+        """Whether to stop after this step.
+
+        One process stops as soon as it is asked. Workers of a cluster stop
+        on what every worker wanted when the step began (a signal reaching
+        one of them mid-step counts one step later), so all stop together.
+        """
+        if not self.multi_worker:
+            return state.stop_requested
+        if wished:
+            state.stop_requested = True  # the checkpoint on stopping is due on every worker
+        return wished
 
 
 def _as_float(value: Any) -> float:
@@ -279,6 +316,11 @@ def epoch_dataset(base: Any, *, epoch: int, seed: int, batch_size: int, steps: i
         dataset = dataset.skip(skip)
     options = tf.data.Options()
     options.deterministic = deterministic
+    # Multi-worker: every worker reads the same records and keeps its share of
+    # each global batch. The default (FILE) sharding would hand out whole
+    # TFRecord files, and starves or fails with fewer files than workers.
+    options.experimental_distribute.auto_shard_policy = \
+        tf.data.experimental.AutoShardPolicy.DATA
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
