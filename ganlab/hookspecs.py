@@ -89,6 +89,13 @@ def register_callbacks(register: Register) -> None:
     (a :class:`ganlab.RunContext`: run directory, fixed latent bank,
     TensorBoard writer) are available from ``on_train_begin`` on. Epoch logs
     hold ``d_loss``, ``g_loss``, ``d_real``, ``d_fake``, ``lr_g`` and ``lr_d``.
+
+    Under ``train.strategy: multi_worker`` callbacks run on the chief
+    (worker 0) only, which alone writes the run directory; the other workers
+    train in step without them. So a callback must not run collective ops
+    (``strategy.reduce``, a distributed step): calling the generator or
+    discriminator directly is fine. Setting ``self.model.stop_training``
+    stops every worker at the end of the epoch.
     """
 
 

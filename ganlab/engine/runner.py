@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from ganlab.engine.checkpoint import (
     non_finite_arrays,
     variables_state,
 )
+from ganlab.engine.cluster import Cluster
 from ganlab.engine.faults import fault_point
 from ganlab.engine.strategy import make_strategy
 from ganlab.engine.trainer import (
@@ -122,6 +124,7 @@ class Session:
     bank: np.ndarray
     steps_per_epoch: int
     global_batch: int
+    cluster: Cluster
     last_saved: CheckpointId | None = None
 
 
@@ -144,10 +147,19 @@ def ensure_prepared(dataset: Any, echo: Echo) -> None:
          + (f"; skipped {len(report.skipped)} unreadable files" if report.skipped else "") + ".")
 
 
-def training_images(dataset: Any, config: dict[str, Any]) -> tuple[Any, int]:
-    """The unbatched training images (cached when small) and their count."""
+def training_images(dataset: Any, config: dict[str, Any], fixed_order: bool = False
+                    ) -> tuple[Any, int]:
+    """The unbatched training images (cached when small) and their count.
+
+    Args:
+        dataset: The experiment's dataset.
+        config: The resolved experiment config.
+        fixed_order: Read in a fixed order even without ``train.deterministic``
+            (see :func:`fixed_data_order`).
+
+    """
     count = dataset.num_examples()
-    images = dataset.load(deterministic=config["train"]["deterministic"])
+    images = dataset.load(deterministic=config["train"]["deterministic"] or fixed_order)
     cache = config["train"]["cache"]
     if cache is None:
         height, width, channels = dataset.image_shape
@@ -201,24 +213,67 @@ def configure_tensorflow(config: dict[str, Any]) -> None:
     keras.mixed_precision.set_global_policy(config["train"]["precision"])
 
 
-def build_session(experiment: Experiment, registry: Registry, echo: Echo) -> Session:
-    """Dataset, strategy, models, optimizers and trainer for ``experiment``."""
-    config = experiment.config
-    train = config["train"]
-    # The strategy comes first: splitting a CPU into logical devices must
-    # happen before anything (preparing data included) starts TensorFlow.
-    strategy = make_strategy(train["strategy"], train["devices"])
-    configure_tensorflow(config)
+def join_cluster(experiment: Experiment) -> Cluster:
+    """The experiment's strategy, and this process's place in its cluster.
+
+    It comes first: splitting a CPU into logical devices, and joining a
+    multi-worker cluster, must happen before anything starts TensorFlow.
+    """
+    train = experiment.config["train"]
+    return Cluster.of(make_strategy(train["strategy"], train["devices"]))
+
+
+def prepared_dataset(experiment: Experiment, registry: Registry, cluster: Cluster,
+                     echo: Echo) -> Any:
+    """The dataset, its TFRecords prepared (by the chief alone in a cluster)."""
     dataset = build_dataset(experiment, registry)
-    ensure_prepared(dataset, echo)
+    cluster.chief_first(lambda: ensure_prepared(dataset, echo), "preparing the data")
+    if not cluster.is_chief and not dataset.is_prepared():
+        raise DataError(
+            f"The chief prepared the TFRecords in {dataset.tfrecords}, but {cluster.label()} "
+            "cannot see them there: multi-worker training needs the data and the run "
+            "directory on a filesystem every worker mounts at the same path.")
+    return dataset
+
+
+def steps_and_batch(train: dict[str, Any], count: int, replicas: int) -> tuple[int, int]:
+    """Steps per epoch and the global batch size (``train.batch_size``)."""
     global_batch = train["batch_size"]
-    count = dataset.num_examples()
+    if global_batch % replicas:
+        # Each replica's loss is a mean over its share; unequal shares would
+        # weigh some images more than others in the averaged gradient.
+        raise ConfigError(f"train.batch_size is the global batch, split evenly over the "
+                          f"{replicas} replicas of train.strategy {train['strategy']!r}: make "
+                          f"it a multiple of {replicas} (it is {global_batch}).")
     steps_per_epoch = count // global_batch
     if steps_per_epoch == 0:
         raise ConfigError(f"train.batch_size is {global_batch} but the training split has only "
                           f"{count} images: lower the batch size.")
     if train["steps_per_epoch"]:
         steps_per_epoch = min(steps_per_epoch, train["steps_per_epoch"])
+    return steps_per_epoch, global_batch
+
+
+def build_session(experiment: Experiment, registry: Registry, echo: Echo,
+                  cluster: Cluster | None = None) -> Session:
+    """Dataset, strategy, models, optimizers and trainer for ``experiment``.
+
+    Args:
+        experiment: The validated experiment.
+        registry: The plugin registry.
+        echo: Where messages go.
+        cluster: The strategy's cluster (see :func:`join_cluster`); made here
+            when not given.
+
+    """
+    config = experiment.config
+    train = config["train"]
+    cluster = cluster or join_cluster(experiment)
+    strategy = cluster.strategy
+    configure_tensorflow(config)
+    dataset = prepared_dataset(experiment, registry, cluster, echo)
+    steps_per_epoch, global_batch = steps_and_batch(train, dataset.num_examples(),
+                                                    strategy.num_replicas_in_sync)
     schedule = config["optimizers"]["schedule"]
     with strategy.scope():
         generator, discriminator, latent_dim, distribution = build_models(
@@ -235,18 +290,29 @@ def build_session(experiment: Experiment, registry: Registry, echo: Echo) -> Ses
     trainer = GANTrainer(strategy, gan, build_loss(experiment, registry), g_opt, d_opt,
                          latent_dim=latent_dim, latent_distribution=distribution,
                          seed=config["seed"], jit_compile=train["jit_compile"],
-                         d_steps=train["d_steps"])
+                         d_steps=train["d_steps"], multi_worker=cluster.distributed)
     run_dir = RunDirectory(experiment.run_dir())
     store = CheckpointStore(run_dir.checkpoints, config["checkpoint"]["keep_last"],
                             config["checkpoint"]["keep_every_n_epochs"])
-    bank = load_or_create_bank(run_dir, config, latent_dim, distribution)
+    bank = load_or_create_bank(run_dir, config, latent_dim, distribution,
+                               save=cluster.is_chief)
     return Session(experiment, run_dir, strategy, dataset, gan, trainer, store, bank,
-                   steps_per_epoch, global_batch)
+                   steps_per_epoch, global_batch, cluster)
 
 
 def load_or_create_bank(run_dir: RunDirectory, config: dict[str, Any], latent_dim: int,
-                        distribution: str) -> np.ndarray:
-    """The run's fixed, numbered latent bank (created once, then reused)."""
+                        distribution: str, save: bool = True) -> np.ndarray:
+    """The run's fixed, numbered latent bank (created once, then reused).
+
+    Args:
+        run_dir: The run directory.
+        config: The resolved experiment config.
+        latent_dim: Latent size.
+        distribution: The latent prior.
+        save: Write a newly drawn bank (``False`` on non-chief workers, which
+            draw the same bank from the seed and write nothing).
+
+    """
     if run_dir.latent_bank.exists():
         try:
             bank = np.load(run_dir.latent_bank, allow_pickle=False)
@@ -262,7 +328,8 @@ def load_or_create_bank(run_dir: RunDirectory, config: dict[str, Any], latent_di
                                 f"not (n, {latent_dim}).")
     bank = sample_latents(config["latents"]["bank_size"], latent_dim, distribution,
                           seed=config["seed"])
-    save_bank(run_dir, bank)
+    if save:
+        save_bank(run_dir, bank)
     return bank
 
 
@@ -293,8 +360,12 @@ def checkpoint_arrays(session: Session) -> dict[str, np.ndarray]:
     return arrays
 
 
-def save_checkpoint(session: Session, state: LoopState) -> Path:
+def save_checkpoint(session: Session, state: LoopState) -> Path | None:
     """Write a checkpoint of the current state (refusing a poisoned one).
+
+    In a cluster only the chief writes (and returns the path); the other
+    workers hold the same weights and check them too, so that all of them
+    stop together on poisoned weights.
 
     Raises:
         PoisonedWeights: Some weight or optimizer state is NaN/Inf: nothing is
@@ -307,6 +378,9 @@ def save_checkpoint(session: Session, state: LoopState) -> Path:
     poisoned = non_finite_arrays(arrays)
     if poisoned:
         raise PoisonedWeights(checkpoint, poisoned)
+    if not session.cluster.is_chief:
+        session.last_saved = checkpoint
+        return None
     meta = {"epoch": state.epoch, "step": state.step_in_epoch, "global_step": state.global_step,
             "last_finite": state.last_finite, "epoch_totals": state.epoch_totals,
             "epoch_counted": state.epoch_counted, "ganlab_version": __version__}
@@ -316,8 +390,12 @@ def save_checkpoint(session: Session, state: LoopState) -> Path:
 
 
 def restore_checkpoint(session: Session, echo: Echo) -> tuple[LoopState, CheckpointId | None]:
-    """Restore the newest good checkpoint (if any) and say what was restored."""
-    found = session.store.load_latest_good(quarantine=True)
+    """Restore the newest good checkpoint (if any) and say what was restored.
+
+    In a cluster the chief picks the checkpoint (moving damaged ones aside)
+    and every other worker reads that very file.
+    """
+    found = find_checkpoint(session)
     if found is None:
         return LoopState(), None
     checkpoint, arrays, meta, problems = found
@@ -336,6 +414,26 @@ def restore_checkpoint(session: Session, echo: Echo) -> tuple[LoopState, Checkpo
          f"discriminator, both optimizer states (global step {state.global_step}), the "
          "training RNG state and the fixed latent bank.")
     return state, checkpoint
+
+
+def find_checkpoint(session: Session) -> tuple[CheckpointId, dict[str, np.ndarray],
+                                               dict[str, Any], list[str]] | None:
+    """The checkpoint to resume from: the chief's pick, on every worker."""
+    cluster, store = session.cluster, session.store
+    found = cluster.chief_first(lambda: store.load_latest_good(quarantine=True),
+                                "looking for the checkpoint to resume from")
+    picked = cluster.broadcast([found[0].epoch, found[0].step] if found else [-1, -1])
+    if cluster.is_chief or picked[0] < 0:
+        return found
+    checkpoint = CheckpointId(*picked)
+    try:
+        arrays, meta = store.open(checkpoint)
+    except RunDirectoryError as exc:
+        raise RunDirectoryError(
+            f"{cluster.label()} cannot read the checkpoint the chief resumes from ({exc}) "
+            "Multi-worker training needs the run directory on a filesystem every worker "
+            "mounts at the same path.") from None
+    return checkpoint, arrays, meta, []
 
 
 def assign_state(session: Session, arrays: dict[str, np.ndarray], source: Path) -> None:
@@ -525,6 +623,16 @@ def step_checkpointer(session: Session) -> Callable[[LoopState], None]:
     return after_step
 
 
+def fixed_data_order(session: Session) -> bool:
+    """Whether the images are read in a fixed order.
+
+    Asked for by ``train.deterministic``; always so in a cluster, where every
+    worker reads the same records and keeps its share of each global batch:
+    the shares only partition the batch if all workers see the same order.
+    """
+    return session.experiment.config["train"]["deterministic"] or session.cluster.distributed
+
+
 def train_epoch(session: Session, images: Any, state: LoopState, callbacks: Any) -> dict:
     """One epoch (or what remains of it) of training, with data errors made readable."""
     config = session.experiment.config
@@ -532,7 +640,7 @@ def train_epoch(session: Session, images: Any, state: LoopState, callbacks: Any)
     batches = epoch_dataset(
         images, epoch=state.epoch, seed=config["seed"], batch_size=session.global_batch,
         steps=session.steps_per_epoch, skip=state.step_in_epoch,
-        shuffle_buffer=train_cfg["shuffle_buffer"], deterministic=train_cfg["deterministic"])
+        shuffle_buffer=train_cfg["shuffle_buffer"], deterministic=fixed_data_order(session))
     try:
         return session.trainer.run_epoch(batches, state, callbacks, session.steps_per_epoch,
                                          session.global_batch,
@@ -567,23 +675,37 @@ def metric_callbacks(session: Session, metrics: list[Any]) -> list[Any]:
                             seed=config["seed"] + 1)]
 
 
-def train(session: Session, state: LoopState, plugin_callbacks: list[Any], echo: Echo,
-          metrics: list[Any] | None = None) -> dict:
-    """Run the remaining epochs, checkpointing per policy; returns the last epoch logs."""
-    config = session.experiment.config
-    train_cfg = config["train"]
-    epochs = train_cfg["epochs"]
-    writer = tf.summary.create_file_writer(str(session.run_dir.tensorboard))
-    session.gan.run = make_context(session, writer)
+def core_callbacks(session: Session, state: LoopState, writer: Any,
+                   metrics: list[Any]) -> list[Any]:
+    """The callbacks writing history, TensorBoard and metric scores."""
     # Metric scores join the epoch logs before history/TensorBoard see them.
-    core = [*metric_callbacks(session, metrics or []),
+    return [*metric_callbacks(session, metrics),
             HistoryCSV(session.run_dir.history, resumed_epoch=state.epoch),
             TensorBoardScalars(writer, initial_step=state.global_step,
                                steps_per_epoch=session.steps_per_epoch)]
+
+
+def train(session: Session, state: LoopState, plugin_callbacks: list[Any], echo: Echo,
+          metrics: list[Any] | None = None) -> dict:
+    """Run the remaining epochs, checkpointing per policy; returns the last epoch logs.
+
+    In a cluster the chief alone runs the callbacks (core and plugin: they
+    write the run directory and issue no collective op); the other workers
+    train in step with it and write nothing.
+    """
+    config = session.experiment.config
+    train_cfg = config["train"]
+    epochs = train_cfg["epochs"]
+    chief = session.cluster.is_chief
+    writer = tf.summary.create_file_writer(str(session.run_dir.tensorboard)) if chief else None
+    session.gan.run = make_context(session, writer)
+    chosen = []
+    if chief:
+        chosen = plugin_callbacks + core_callbacks(session, state, writer, metrics or [])
     callbacks = keras.callbacks.CallbackList(
-        plugin_callbacks + core, add_progbar=train_cfg["verbose"] > 0, model=session.gan,
+        chosen, add_progbar=chief and train_cfg["verbose"] > 0, model=session.gan,
         verbose=train_cfg["verbose"], epochs=epochs, steps=session.steps_per_epoch)
-    images, _ = training_images(session.dataset, config)
+    images, _ = training_images(session.dataset, config, fixed_order=fixed_data_order(session))
     every = config["checkpoint"]["every_n_epochs"]
     logs: dict[str, float] = {}
     callbacks.on_train_begin()
@@ -593,19 +715,38 @@ def train(session: Session, state: LoopState, plugin_callbacks: list[Any], echo:
             logs = train_epoch(session, images, state, callbacks)
             callbacks.on_epoch_end(state.epoch, logs)
             fault_point("epoch-end")
+            stop = agree_to_stop(session, state)
             state.next_epoch()
-            if state.epoch % every == 0 or state.epoch == epochs or state.stop_requested:
+            if state.epoch % every == 0 or state.epoch == epochs or stop:
                 save_checkpoint(session, state)
-            if state.stop_requested and state.epoch < epochs:
+            if stop and state.epoch < epochs:
                 raise StopRequested(state.epoch, 0)
     callbacks.on_train_end(logs)
-    writer.close()
+    if writer is not None:
+        writer.close()
     return logs
+
+
+def agree_to_stop(session: Session, state: LoopState) -> bool:
+    """Whether to stop after this epoch, the same answer on every worker.
+
+    A callback (on the chief) may set ``stop_training``, and a signal may
+    have reached any worker: all of them stop if one of them wants to.
+    """
+    stop_training, stop_requested = session.cluster.any_of(
+        [session.gan.stop_training, state.stop_requested])
+    session.gan.stop_training = stop_training
+    state.stop_requested = state.stop_requested or stop_requested
+    return stop_requested
 
 
 def run_experiment(experiment: Experiment, registry: Registry, provenance: dict[str, Any],
                    echo: Echo = print, branch: BranchSource | None = None) -> RunResult:
     """Train ``experiment`` into its run directory, resuming if it holds a run.
+
+    Under ``train.strategy: multi_worker`` every worker runs this with the
+    same experiment; only the chief takes the lock and writes the run
+    directory (see docs/distributed.md).
 
     Args:
         experiment: The validated experiment.
@@ -622,20 +763,33 @@ def run_experiment(experiment: Experiment, registry: Registry, provenance: dict[
     """
     check_components(experiment, registry)
     faults.reset()
+    cluster = join_cluster(experiment)
+    echo = cluster.prefixed(echo)
     run_dir = RunDirectory(experiment.run_dir())
-    with locked(run_dir) as lock:
-        if lock.stale_taken_over:
-            echo(f"Note: took over the stale lock of process {lock.stale_taken_over.get('pid')} "
-                 f"on {lock.stale_taken_over.get('host')}, which is no longer running "
-                 "(killed or crashed).")
-        run_dir.remove_temporaries()
-        if branch is not None:
-            start_branch(branch, run_dir, experiment, echo)
-        resuming = check_resumable(run_dir, experiment)
+    with ExitStack() as stack:
+        resuming = cluster.chief_first(
+            lambda: claim_run_dir(stack, run_dir, experiment, branch, echo),
+            f"taking the run directory {run_dir.root}")
         try:
-            return _run_locked(experiment, registry, provenance, echo, resuming)
+            return _run_locked(experiment, registry, provenance, echo, bool(resuming), cluster)
         finally:
             keras.mixed_precision.set_global_policy("float32")
+
+
+def claim_run_dir(stack: ExitStack, run_dir: RunDirectory, experiment: Experiment,
+                  branch: BranchSource | None, echo: Echo) -> bool:
+    """Lock ``run_dir`` (held until ``stack`` closes) and make it ready; whether it resumes."""
+    lock = stack.enter_context(locked(run_dir))
+    if lock.stale_taken_over:
+        echo(f"Note: took over the stale lock of process {lock.stale_taken_over.get('pid')} "
+             f"on {lock.stale_taken_over.get('host')}, which is no longer running "
+             "(killed or crashed).")
+    run_dir.remove_temporaries()
+    if branch is not None:
+        start_branch(branch, run_dir, experiment, echo)
+    resuming = check_resumable(run_dir, experiment)
+    repair_metadata(run_dir, echo)
+    return resuming
 
 
 def repair_metadata(run_dir: RunDirectory, echo: Echo) -> None:
@@ -648,14 +802,20 @@ def repair_metadata(run_dir: RunDirectory, echo: Echo) -> None:
         echo(f"warning: {exc} It was moved aside to {damaged.name} and will be written anew.")
 
 
+def mark_run(session: Session, status: str, epochs_completed: int) -> None:
+    """Record the run's status in ``run.json`` (the chief's job in a cluster)."""
+    if session.cluster.is_chief:
+        session.run_dir.update_metadata(status=status, epochs_completed=epochs_completed)
+
+
 def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str, Any],
-                echo: Echo, resuming: bool) -> RunResult:
-    repair_metadata(RunDirectory(experiment.run_dir()), echo)
-    session = build_session(experiment, registry, echo)
+                echo: Echo, resuming: bool, cluster: Cluster) -> RunResult:
+    session = build_session(experiment, registry, echo, cluster)
     state, restored = restore_checkpoint(session, echo)
     if resuming and restored is None:
         echo(f"{session.run_dir.root} holds no checkpoint yet: starting from epoch 1.")
-    write_run_files(session, provenance)
+    if cluster.is_chief:
+        write_run_files(session, provenance)
     epochs = experiment.config["train"]["epochs"]
     if state.epoch >= epochs:
         echo(f"The run already completed {state.epoch} of {epochs} epochs; nothing to train. "
@@ -667,24 +827,43 @@ def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str
     except StopRequested:
         raise interrupted(session, state) from None
     except NonFiniteLoss as exc:
-        session.run_dir.update_metadata(status="failed", epochs_completed=state.epoch)
+        mark_run(session, "failed", state.epoch)
         raise TrainingError(non_finite_message(exc, session)) from None
     except PoisonedWeights as exc:
-        session.run_dir.update_metadata(status="failed", epochs_completed=state.epoch)
+        mark_run(session, "failed", state.epoch)
         raise TrainingError(poisoned_message(exc, session)) from None
     except GanlabError:
         raise
+    except tf.errors.UnavailableError as exc:
+        if not cluster.distributed:
+            raise
+        raise TrainingError(lost_worker_message(cluster, exc)) from None
     except Exception as exc:
         failure = plugin_failure(exc, session, registry, plugin_callbacks, state)
         if failure is None:
             raise
-        session.run_dir.update_metadata(status="failed", epochs_completed=state.epoch)
+        mark_run(session, "failed", state.epoch)
         raise failure from exc
+    if not cluster.is_chief:
+        echo(f"Done: {state.epoch} epochs as {cluster.label()}; the chief wrote the run "
+             f"directory {session.run_dir.root}.")
+        return RunResult(session.run_dir.root, state.epoch, restored, logs)
     export_generator(session)
-    session.run_dir.update_metadata(status="completed", epochs_completed=state.epoch)
+    mark_run(session, "completed", state.epoch)
     echo(f"Done: {state.epoch} epochs in {session.run_dir.root}; generator exported to "
          f"{session.run_dir.generator}.")
     return RunResult(session.run_dir.root, state.epoch, restored, logs)
+
+
+def lost_worker_message(cluster: Cluster, exc: Exception) -> str:
+    """What a worker says when TensorFlow's health check lost another worker."""
+    # TensorFlow prefixes the reason with the op's internal name: drop it.
+    reason = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(exc)).strip()
+    first_line = reason.splitlines()[0] if reason else type(exc).__name__
+    return (f"{cluster.label()} lost contact with another worker of the cluster "
+            f"({first_line}). When one worker stops (an error, a kill), the others stop too; "
+            "the first one that failed says why. Fix that, then start the same command on "
+            "every worker again: the run resumes from the chief's last checkpoint.")
 
 
 def interrupted(session: Session, state: LoopState) -> GanlabError:
@@ -694,9 +873,9 @@ def interrupted(session: Session, state: LoopState) -> GanlabError:
         try:
             save_checkpoint(session, state)
         except PoisonedWeights as exc:
-            session.run_dir.update_metadata(status="failed", epochs_completed=state.epoch)
+            mark_run(session, "failed", state.epoch)
             return TrainingError(poisoned_message(exc, session))
-    session.run_dir.update_metadata(status="interrupted", epochs_completed=state.epoch)
+    mark_run(session, "interrupted", state.epoch)
     command = "ganlab run " + " ".join(resume_arguments(session.experiment))
     return TrainingInterrupted(
         f"Training stopped at the {checkpoint.describe()} (global step {state.global_step}); "
