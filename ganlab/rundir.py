@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 try:
@@ -337,3 +338,9 @@ def locked(run_dir: RunDirectory) -> Iterator[RunLock]:
         yield lock
     finally:
         lock.release()
+
+
+def save_latent_bank(run_dir: RunDirectory, bank: np.ndarray) -> None:
+    """Write ``latents.npy`` atomically."""
+    with atomic_write(run_dir.latent_bank) as stream:
+        np.save(stream, bank)

@@ -80,7 +80,8 @@ def run(state: Any, experiment_file: str, overrides: tuple[str, ...],
     if from_run and not from_checkpoint:
         raise ConfigError("--from-run is only used with --from-checkpoint epoch=N.")
     experiment, loaded = load_for_command(state, experiment_file, overrides)
-    from ganlab.engine.runner import BranchSource, run_experiment  # TensorFlow loads only here
+    from ganlab.engine.branch import BranchSource
+    from ganlab.engine.runner import run_experiment  # TensorFlow loads only here
 
     branch = None
     if from_checkpoint:

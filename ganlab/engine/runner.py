@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -18,7 +16,6 @@ import tensorflow as tf
 import yaml
 
 from ganlab import __version__
-from ganlab.atomic import atomic_write
 from ganlab.components import (
     build_architectures,
     build_callbacks,
@@ -29,6 +26,7 @@ from ganlab.components import (
 )
 from ganlab.contracts import RunContext
 from ganlab.engine import faults
+from ganlab.engine.branch import BranchSource, start_branch
 from ganlab.engine.callbacks import HistoryCSV, MetricsCallback, TensorBoardScalars
 from ganlab.engine.checkpoint import (
     CheckpointId,
@@ -38,6 +36,14 @@ from ganlab.engine.checkpoint import (
     variables_state,
 )
 from ganlab.engine.cluster import Cluster
+from ganlab.engine.failures import (
+    PoisonedWeights,
+    lost_worker_message,
+    non_finite_message,
+    plugin_failure,
+    poisoned_message,
+    resume_arguments,
+)
 from ganlab.engine.faults import fault_point
 from ganlab.engine.strategy import make_strategy
 from ganlab.engine.trainer import (
@@ -52,7 +58,6 @@ from ganlab.errors import (
     ConfigError,
     DataError,
     GanlabError,
-    PluginError,
     RunDirectoryError,
     TrainingError,
 )
@@ -63,6 +68,7 @@ from ganlab.rundir import (
     RunDirectory,
     incompatible_changes,
     locked,
+    save_latent_bank,
     write_json_atomic,
     write_text_atomic,
 )
@@ -76,28 +82,6 @@ class TrainingInterrupted(GanlabError):
     """Training stopped on SIGINT/SIGTERM after saving a checkpoint."""
 
     exit_code = 130
-
-
-class PoisonedWeights(Exception):
-    """The weights hold NaN/Inf at a checkpoint boundary (never written)."""
-
-    def __init__(self, checkpoint: CheckpointId, names: list[str]):
-        super().__init__(f"non-finite weights at the {checkpoint.describe()}")
-        self.checkpoint, self.names = checkpoint, names
-
-
-@dataclass(frozen=True)
-class BranchSource:
-    """Where ``ganlab run --from-checkpoint`` branches a new run from.
-
-    Attributes:
-        run_dir: The existing run directory (left untouched).
-        checkpoint: Its checkpoint to start from.
-
-    """
-
-    run_dir: Path
-    checkpoint: CheckpointId
 
 
 @dataclass
@@ -329,14 +313,8 @@ def load_or_create_bank(run_dir: RunDirectory, config: dict[str, Any], latent_di
     bank = sample_latents(config["latents"]["bank_size"], latent_dim, distribution,
                           seed=config["seed"])
     if save:
-        save_bank(run_dir, bank)
+        save_latent_bank(run_dir, bank)
     return bank
-
-
-def save_bank(run_dir: RunDirectory, bank: np.ndarray) -> None:
-    """Write ``latents.npy`` atomically."""
-    with atomic_write(run_dir.latent_bank) as stream:
-        np.save(stream, bank)
 
 
 # -- checkpoints ---------------------------------------------------------------------------------
@@ -452,89 +430,6 @@ def assign_state(session: Session, arrays: dict[str, np.ndarray], source: Path) 
         # (it can differ only in a branch, where changing it is the point).
         trainer.g_optimizer.learning_rate = optimizers["generator"]["learning_rate"]
         trainer.d_optimizer.learning_rate = optimizers["discriminator"]["learning_rate"]
-
-
-# -- branching -----------------------------------------------------------------------------------
-def start_branch(branch: BranchSource, run_dir: RunDirectory, experiment: Experiment,
-                 echo: Echo) -> None:
-    """Seed the new run directory ``run_dir`` with a checkpoint of another run.
-
-    The source run is only read. The checkpoint is verified, copied (whole or
-    not at all) into ``run_dir/checkpoints``, with the source's latent bank,
-    history and sample grids up to that point. Running the same branch
-    command again (after a crash) continues the branch.
-
-    Raises:
-        RunDirectoryError: The source has no such (good) checkpoint, or
-            ``run_dir`` is the source or already holds another run.
-
-    """
-    source = RunDirectory(branch.run_dir)
-    record = {"run_dir": str(source.root.resolve()), "checkpoint": branch.checkpoint.filename}
-    check_branch_target(source, run_dir, record)
-    if run_dir.read_metadata().get("branched_from") == record and \
-            CheckpointStore(run_dir.checkpoints).list():
-        echo(f"{run_dir.root} is already a branch from the {branch.checkpoint.describe()} of "
-             f"{source.root}: continuing it.")
-        return
-    store = CheckpointStore(source.checkpoints)
-    if branch.checkpoint not in store.list():
-        raise RunDirectoryError(missing_checkpoint_message(source, branch.checkpoint,
-                                                           store.list()))
-    arrays, meta = store.open(branch.checkpoint)
-    run_dir.update_metadata(branched_from=record)
-    save_bank(run_dir, arrays["latent_bank"])
-    copy_history(source, run_dir, branch.checkpoint.epoch)
-    target = CheckpointStore(run_dir.checkpoints, keep_last=10**6)
-    target.save(branch.checkpoint, {k: v for k, v in arrays.items() if k != "__meta__"},
-                {k: v for k, v in meta.items() if k != "format"})
-    changes = [c for c in incompatible_changes(source.read_config(), experiment.config)
-               if not c.startswith(("name:", "run_dir:"))]
-    echo(f"Branching a new run in {run_dir.root} from the {branch.checkpoint.describe()} of "
-         f"{source.root} (which is left untouched)"
-         + (f"; changed: {'; '.join(changes)}." if changes else "."))
-
-
-def check_branch_target(source: RunDirectory, run_dir: RunDirectory,
-                        record: dict[str, str]) -> None:
-    """Refuse branching into the source itself or into another existing run."""
-    if not source.exists():
-        raise RunDirectoryError(f"--from-checkpoint: {source.root} holds no run (no "
-                                f"{source.config.name}); give the run to branch from with "
-                                "--from-run RUN_DIR.")
-    if source.root.resolve() == run_dir.root.resolve():
-        raise RunDirectoryError(
-            f"--from-checkpoint starts a new run, but its run directory is the original one "
-            f"({run_dir.root}). Give the branch its own directory: add --set name=NEW_NAME "
-            "or --set run_dir=runs/NEW_NAME.")
-    if run_dir.read_metadata().get("branched_from") == record:
-        return  # this very branch, started before: continue it
-    if run_dir.exists() or CheckpointStore(run_dir.checkpoints).list():
-        raise RunDirectoryError(
-            f"--from-checkpoint: {run_dir.root} already holds a run. A branch needs a new "
-            "directory: choose another name or run_dir (or run without --from-checkpoint to "
-            "resume that run).")
-
-
-def missing_checkpoint_message(source: RunDirectory, wanted: CheckpointId,
-                               present: list[CheckpointId]) -> str:
-    """Which checkpoints a run has, when the asked-for one is not there."""
-    epochs = ", ".join(str(c.epoch) for c in present if c.end_of_epoch) or "none"
-    return (f"{source.root} has no checkpoint for the {wanted.describe()}. End-of-epoch "
-            f"checkpoints available: {epochs}. Older ones were pruned by the keep policy: set "
-            "checkpoint.keep_every_n_epochs (or keep_last) to keep more.")
-
-
-def copy_history(source: RunDirectory, run_dir: RunDirectory, epochs: int) -> None:
-    """Copy ``history.csv`` and the sample grids of the first ``epochs`` epochs."""
-    if source.history.exists():
-        write_text_atomic(run_dir.history, source.history.read_text(encoding="utf-8"))
-    for grid in sorted(source.samples.glob("epoch_*.png")):
-        number = grid.stem.removeprefix("epoch_")
-        if number.isdigit() and int(number) <= epochs:
-            with grid.open("rb") as source_file, atomic_write(
-                    run_dir.samples / grid.name) as copy:
-                shutil.copyfileobj(source_file, copy)
 
 
 # -- run directory files -------------------------------------------------------------------------
@@ -855,17 +750,6 @@ def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str
     return RunResult(session.run_dir.root, state.epoch, restored, logs)
 
 
-def lost_worker_message(cluster: Cluster, exc: Exception) -> str:
-    """What a worker says when TensorFlow's health check lost another worker."""
-    # TensorFlow prefixes the reason with the op's internal name: drop it.
-    reason = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(exc)).strip()
-    first_line = reason.splitlines()[0] if reason else type(exc).__name__
-    return (f"{cluster.label()} lost contact with another worker of the cluster "
-            f"({first_line}). When one worker stops (an error, a kill), the others stop too; "
-            "the first one that failed says why. Fix that, then start the same command on "
-            "every worker again: the run resumes from the chief's last checkpoint.")
-
-
 def interrupted(session: Session, state: LoopState) -> GanlabError:
     """Save the state at the step boundary reached and say how to resume."""
     checkpoint = CheckpointId(state.epoch, state.step_in_epoch)
@@ -881,79 +765,3 @@ def interrupted(session: Session, state: LoopState) -> GanlabError:
         f"Training stopped at the {checkpoint.describe()} (global step {state.global_step}); "
         f"checkpoint saved to {session.store.path(checkpoint)}. To resume, run the same "
         f"command again: {command}")
-
-
-def resume_arguments(experiment: Experiment) -> list[str]:
-    """The ``ganlab run`` arguments that resume ``experiment`` (quoted for a shell)."""
-    import shlex
-
-    arguments = [shlex.quote(str(experiment.path or "EXPERIMENT.yaml"))]
-    for override in experiment.overrides:
-        arguments += ["--set", shlex.quote(override)]
-    return arguments
-
-
-def _last_good(session: Session) -> str:
-    checkpoints = session.store.list()
-    if not checkpoints:
-        return "no checkpoint was written yet"
-    return (f"the last good checkpoint is {session.store.path(checkpoints[-1])} "
-            f"({checkpoints[-1].describe()})")
-
-
-def non_finite_message(exc: NonFiniteLoss, session: Session) -> str:
-    """What to tell the user when a loss became NaN/Inf."""
-    shown = ", ".join(f"{k}={v:.4g}" for k, v in exc.logs.items())
-    finite = (", ".join(f"{k}={v:.4g}" for k, v in exc.last_finite.items())
-              if exc.last_finite else "none yet")
-    return (f"A loss became non-finite at epoch {exc.epoch + 1}, step {exc.step + 1} (global "
-            f"step {exc.epoch * session.steps_per_epoch + exc.step + 1}; {shown}). Last "
-            f"finite values: {finite}. Nothing was saved from the poisoned step; "
-            f"{_last_good(session)}. Lower the learning rates, check the data, or try another "
-            "loss, then run again to resume from that checkpoint (or branch from an earlier "
-            "epoch with --from-checkpoint epoch=N).")
-
-
-def poisoned_message(exc: PoisonedWeights, session: Session) -> str:
-    """What to tell the user when the weights became NaN/Inf before a checkpoint."""
-    return (f"The weights became non-finite (NaN/Inf in {len(exc.names)} arrays, first "
-            f"{exc.names[0]}) by the {exc.checkpoint.describe()}, although the losses were "
-            "still finite; the poisoned state was not saved, so "
-            f"{_last_good(session)}. Lower the learning rates or check the loss, then run "
-            "again to resume from that checkpoint.")
-
-
-def plugin_failure(exc: Exception, session: Session, registry: Registry,
-                   plugin_callbacks: list[Any], state: LoopState) -> PluginError | None:
-    """A message naming the plugin component that raised ``exc`` during training, if one did.
-
-    The traceback is searched for a method of one of the experiment's plugin
-    callbacks, or of its loss.
-    """
-    config = session.experiment.config
-    suspects = [(callback, "callback", block)
-                for callback, block in zip(plugin_callbacks, config["callbacks"], strict=True)]
-    suspects.append((session.trainer.loss, "loss", config["loss"]))
-    found = _culprit(exc, suspects)
-    if found is None:
-        return None
-    (_, kind, block), method = found
-    component = registry.resolve(kind, block["name"])
-    return PluginError(
-        f"The {kind} '{component.name}' from {component.provider} raised "
-        f"{type(exc).__name__}: {exc} (in {method}(), during epoch {state.epoch + 1}). "
-        f"Training stopped; {_last_good(session)}. Fix or remove the {kind} "
-        "and run the same command again to resume (--debug shows the traceback).")
-
-
-def _culprit(exc: BaseException, suspects: list[tuple[Any, str, dict[str, Any]]]
-             ) -> tuple[tuple[Any, str, dict[str, Any]], str] | None:
-    """The outermost traceback frame that is a method of one of ``suspects``."""
-    trace = exc.__traceback__
-    while trace is not None:
-        owner = trace.tb_frame.f_locals.get("self")
-        for suspect in suspects:
-            if owner is not None and owner is suspect[0]:
-                return suspect, trace.tb_frame.f_code.co_name
-        trace = trace.tb_next
-    return None
