@@ -16,6 +16,34 @@ HISTORY_FIELDS = ("epoch", "d_loss", "g_loss", "d_real", "d_fake", "lr_g", "lr_d
                   "images_per_sec")
 
 
+METRICS_FIELDS = ("epoch", "metric", "score", "value")
+
+
+def append_rows(path: Path, fieldnames: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """Append ``rows`` to a CSV file, writing the header when the file is new."""
+    new_file = not path.exists()
+    with path.open("a", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=fieldnames, extrasaction="ignore")
+        if new_file:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def keep_epochs_up_to(path: Path, fieldnames: tuple[str, ...], keep_epochs: int) -> None:
+    """Drop rows past ``keep_epochs`` (written before a crash lost their checkpoint)."""
+    if not path.exists():
+        return
+    with path.open(newline="") as stream:
+        # A row torn by a kill (or garbage) has no integer epoch: dropped.
+        rows = [row for row in csv.DictReader(stream)
+                if str(row.get("epoch") or "").isdigit() and int(row["epoch"]) <= keep_epochs]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fieldnames, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, buffer.getvalue())
+
+
 class HistoryCSV(keras.callbacks.Callback):
     """One ``history.csv`` row per completed epoch.
 
@@ -31,30 +59,13 @@ class HistoryCSV(keras.callbacks.Callback):
     def __init__(self, path: Path, resumed_epoch: int = 0):
         super().__init__()
         self.path = path
-        self._truncate(resumed_epoch)
-
-    def _truncate(self, keep_epochs: int) -> None:
-        if not self.path.exists():
-            return
-        with self.path.open(newline="") as stream:
-            # A row torn by a kill (or garbage) has no integer epoch: dropped.
-            rows = [row for row in csv.DictReader(stream)
-                    if str(row.get("epoch") or "").isdigit() and int(row["epoch"]) <= keep_epochs]
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-        write_text_atomic(self.path, buffer.getvalue())
+        keep_epochs_up_to(path, HISTORY_FIELDS, resumed_epoch)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Append the epoch's row (``epoch`` is 1-based in the file)."""
-        new_file = not self.path.exists()
-        with self.path.open("a", newline="") as stream:
-            writer = csv.DictWriter(stream, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
-            if new_file:
-                writer.writeheader()
-            writer.writerow({"epoch": epoch + 1, **{k: f"{v:.6g}" for k, v in (logs or {}).items()
-                                                    if k in HISTORY_FIELDS}})
+        row = {"epoch": epoch + 1, **{k: f"{v:.6g}" for k, v in (logs or {}).items()
+                                      if k in HISTORY_FIELDS}}
+        append_rows(self.path, HISTORY_FIELDS, [row])
 
 
 class TensorBoardScalars(keras.callbacks.Callback):
@@ -110,16 +121,18 @@ class MetricsCallback(keras.callbacks.Callback):
         path: The ``metrics.csv`` file.
         every_n_epochs: Period in epochs.
         seed: Seed of the latents ``generate`` draws.
+        resumed_epoch: Completed epochs restored from the checkpoint.
     """
 
     def __init__(self, metrics: list[Any], dataset: Any, path: Path, every_n_epochs: int = 1,
-                 seed: int = 0):
+                 seed: int = 0, resumed_epoch: int = 0):
         super().__init__()
         self.metrics = metrics
         self.dataset = dataset
         self.path = path
         self.every_n_epochs = every_n_epochs
         self.seed = seed
+        keep_epochs_up_to(path, METRICS_FIELDS, resumed_epoch)
 
     def generate(self, count: int) -> Any:
         """``count`` generated images in [-1, 1] (numpy), from fixed latents."""
@@ -145,9 +158,4 @@ class MetricsCallback(keras.callbacks.Callback):
                     logs[key] = float(value)
                 rows.append({"epoch": epoch + 1, "metric": metric.name, "score": score,
                              "value": f"{float(value):.6g}"})
-        new_file = not self.path.exists()
-        with self.path.open("a", newline="") as stream:
-            writer = csv.DictWriter(stream, fieldnames=("epoch", "metric", "score", "value"))
-            if new_file:
-                writer.writeheader()
-            writer.writerows(rows)
+        append_rows(self.path, METRICS_FIELDS, rows)

@@ -560,21 +560,21 @@ def data_read_error(dataset: Any, error: Exception) -> DataError | None:
     return None
 
 
-def metric_callbacks(session: Session, metrics: list[Any]) -> list[Any]:
+def metric_callbacks(session: Session, metrics: list[Any], resumed_epoch: int) -> list[Any]:
     """The core callback scoring the experiment's metrics (none without metrics)."""
     if not metrics:
         return []
     config = session.experiment.config
     return [MetricsCallback(metrics, session.dataset.load(), session.run_dir.metrics,
                             every_n_epochs=config["train"]["metrics_every_n_epochs"],
-                            seed=config["seed"] + 1)]
+                            seed=config["seed"] + 1, resumed_epoch=resumed_epoch)]
 
 
 def core_callbacks(session: Session, state: LoopState, writer: Any,
                    metrics: list[Any]) -> list[Any]:
     """The callbacks writing history, TensorBoard and metric scores."""
     # Metric scores join the epoch logs before history/TensorBoard see them.
-    return [*metric_callbacks(session, metrics),
+    return [*metric_callbacks(session, metrics, state.epoch),
             HistoryCSV(session.run_dir.history, resumed_epoch=state.epoch),
             TensorBoardScalars(writer, initial_step=state.global_step,
                                steps_per_epoch=session.steps_per_epoch)]
