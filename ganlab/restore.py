@@ -161,9 +161,31 @@ def _open_run(run_dir: str | Path) -> RunDirectory:
     return directory
 
 
-def _exported(directory: RunDirectory) -> RestoredGenerator:
-    from ganlab.sampling import load_exported_generator  # TensorFlow loads only here
+def load_exported_generator(run_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """The ``generator.keras`` of a run and its ``run.json`` metadata.
 
+    Raises:
+        RunDirectoryError: Not a run directory, or no exported generator yet.
+    """
+    directory = RunDirectory(run_dir)
+    metadata = directory.read_metadata()
+    if not metadata:
+        raise RunDirectoryError(f"{run_dir} is not a ganlab run directory (no run.json).")
+    if not directory.generator.exists():
+        raise RunDirectoryError(
+            f"{run_dir} has no exported generator ({directory.generator.name} is written when "
+            "training completes). Finish the run with 'ganlab run' first, or pick a "
+            "checkpoint with --epoch N.")
+    import keras
+
+    try:
+        generator = keras.saving.load_model(directory.generator, compile=False)
+    except (OSError, ValueError) as exc:
+        raise RunDirectoryError(f"Cannot load {directory.generator}: {exc}.") from None
+    return generator, metadata
+
+
+def _exported(directory: RunDirectory) -> RestoredGenerator:
     generator, metadata = load_exported_generator(directory.root)
     epochs = metadata.get("epochs_completed")
     return RestoredGenerator(generator, directory.generator,

@@ -12,31 +12,6 @@ from PIL import Image
 from ganlab.errors import RunDirectoryError
 from ganlab.images import label_cells, save_png, tile, to_pil
 from ganlab.latents import sample_latents
-from ganlab.rundir import RunDirectory
-
-
-def load_exported_generator(run_dir: Path) -> tuple[Any, dict[str, Any]]:
-    """The ``generator.keras`` of a run and its ``run.json`` metadata.
-
-    Raises:
-        RunDirectoryError: Not a run directory, or no exported generator yet.
-    """
-    directory = RunDirectory(run_dir)
-    metadata = directory.read_metadata()
-    if not metadata:
-        raise RunDirectoryError(f"{run_dir} is not a ganlab run directory (no run.json).")
-    if not directory.generator.exists():
-        raise RunDirectoryError(
-            f"{run_dir} has no exported generator ({directory.generator.name} is written when "
-            "training completes). Finish the run with 'ganlab run' first, or pick a "
-            "checkpoint with --epoch N.")
-    import keras
-
-    try:
-        generator = keras.saving.load_model(directory.generator, compile=False)
-    except (OSError, ValueError) as exc:
-        raise RunDirectoryError(f"Cannot load {directory.generator}: {exc}.") from None
-    return generator, metadata
 
 
 def generate(generator: Any, latents: np.ndarray, batch_size: int = 256) -> np.ndarray:

@@ -136,15 +136,12 @@ class MetricsCallback(keras.callbacks.Callback):
 
     def generate(self, count: int) -> Any:
         """``count`` generated images in [-1, 1] (numpy), from fixed latents."""
-        import numpy as np
-
         from ganlab.latents import sample_latents
+        from ganlab.sampling import generate
 
         run = self.model.run
         latents = sample_latents(count, run.latent_dim, run.latent_distribution, self.seed)
-        batches = [np.asarray(self.model.generator(latents[i:i + 256], training=False))
-                   for i in range(0, count, 256)]
-        return np.concatenate(batches).astype(np.float32)
+        return generate(self.model.generator, latents)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Score every metric on the period; add the scores to ``logs``."""

@@ -47,6 +47,7 @@ from ganlab.errors import ConfigError, GanlabError
 from ganlab.images import save_gif, save_png, to_uint8
 from ganlab.latents import lerp, sample_latents, slerp
 from ganlab.restore import RestoredGenerator, read_run_info, restore_generator
+from ganlab.sampling import generate
 
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: Cells are scaled up by an integer factor until at least this many pixels tall.
@@ -417,13 +418,6 @@ def default_slerp(distribution: str) -> bool:
     return distribution == "normal"
 
 
-def run_generator(generator: Any, latents: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Images in [-1, 1] (float32) for ``latents``, in batches, inference mode."""
-    outputs = [np.asarray(generator(latents[i:i + batch_size], training=False))
-               for i in range(0, len(latents), batch_size)]
-    return np.concatenate(outputs).astype(np.float32)
-
-
 # -- drawing ---------------------------------------------------------------------------------
 @functools.cache
 def _font() -> Any:
@@ -737,7 +731,7 @@ class LatentArithmetic(keras.callbacks.Callback):
             return
         labels = {name: [e.label for e in exemplars]
                   for name, exemplars in self.concepts.items()}
-        figure = arithmetic_figure(lambda z: run_generator(self.model.generator, z),
+        figure = arithmetic_figure(lambda z: generate(self.model.generator, z),
                                    self.latents, labels, jitter=self.jitter,
                                    title=f"{self.expression.text}  (epoch {epoch + 1})")
         save_png(figure, self.model.run.arithmetic_dir / f"epoch_{epoch + 1:04d}.png")
@@ -791,7 +785,7 @@ class LatentInterpolation(keras.callbacks.Callback):
         """Render the paths for epochs that fall on the period."""
         if (epoch + 1) % self.every_n_epochs or not self.paths:
             return
-        figure, _ = interpolation_figure(lambda z: run_generator(self.model.generator, z),
+        figure, _ = interpolation_figure(lambda z: generate(self.model.generator, z),
                                          self.paths, title=f"{self.method}, {self.steps} steps "
                                                            f"(epoch {epoch + 1})")
         save_png(figure, self.model.run.interpolation_dir / f"epoch_{epoch + 1:04d}.png")
@@ -892,7 +886,7 @@ def arithmetic_command(run_dir: str, concepts: tuple[str, ...], expression: str,
     latents = latent_arithmetic(parsed, concept_latents, neighbours=neighbours, jitter=jitter,
                                 seed=info.seed if seed is None else seed)
     labels = {name: [e.label for e in exemplars] for name, exemplars in parsed_concepts.items()}
-    figure = arithmetic_figure(lambda z: run_generator(restored.generator, z), latents, labels,
+    figure = arithmetic_figure(lambda z: generate(restored.generator, z), latents, labels,
                                jitter=jitter, title=f"{parsed.text}  ({restored.description})")
     save_png(figure, out)
     click.echo(f"Wrote {out}: {parsed.text}, with {restored.description}.")
@@ -938,7 +932,7 @@ def interpolate_command(run_dir: str, start: str, end: str, steps: int,
     method = "slerp" if spherical else "lerp"
     label = f"{first.label} -> {last.label}"
     figure, images = interpolation_figure(
-        lambda z: run_generator(restored.generator, z), [(label, path)],
+        lambda z: generate(restored.generator, z), [(label, path)],
         title=f"{method}, {steps} steps  ({restored.description})")
     save_png(figure, png)
     save_gif(back_and_forth(images[0]), gif, duration_ms=gif_ms)
