@@ -111,6 +111,33 @@ def register_metrics(register: Register) -> None:
 
 
 @hookspec
+def register_feature_extractors(register: Register) -> None:
+    """Register feature extractors for evaluation metrics (FID, KID, precision/recall).
+
+    Contract: ``factory(data_dir=..., image_shape=(h, w, c), **params)``
+    returns a feature extractor: an object with
+
+    - ``name`` (str) and ``weights_sha256`` (str): what the features come
+      from; both go into every metric record's protocol and into the key of
+      cached real-data statistics, so different weights never share a cache;
+    - ``resize`` (str): how images are resized before extraction, e.g.
+      ``"none"`` or ``"bilinear 299x299"`` (recorded in the protocol);
+    - ``features(images)``: a float32 numpy batch ``(n, h, w, c)`` in
+      [-1, 1] → a ``(n, d)`` numpy array of features;
+    - ``probabilities(images)``: → ``(n, k)`` class probabilities (softmax
+      rows for single-label data, per-attribute sigmoids for multi-label
+      data), or ``None`` when the extractor is no classifier;
+    - ``label_names`` (list of str) and ``multi_label`` (bool) describing
+      those probabilities.
+
+    ``data_dir`` is the folder of the experiment's prepared dataset (its
+    TFRecords), or ``None``; extractors trained on the data keep their
+    weights there. Heavy imports (TensorFlow, Keras) belong in the factory,
+    not at module import.
+    """
+
+
+@hookspec
 def register_commands(cli: Any) -> None:
     """Add subcommands to the ``ganlab`` CLI.
 

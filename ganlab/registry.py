@@ -15,7 +15,9 @@ from typing import Any
 from ganlab.errors import ConfigError, GanlabError, PluginError
 
 #: Component kinds, each filled by the ``register_<kind>s`` hook.
-KINDS: tuple[str, ...] = ("dataset", "architecture", "loss", "callback", "metric")
+KINDS: tuple[str, ...] = (
+    "dataset", "architecture", "loss", "callback", "metric", "feature_extractor"
+)
 #: The registration hook of each kind.
 KIND_HOOKS: dict[str, str] = {
     "dataset": "register_datasets",
@@ -23,6 +25,7 @@ KIND_HOOKS: dict[str, str] = {
     "loss": "register_losses",
     "callback": "register_callbacks",
     "metric": "register_metrics",
+    "feature_extractor": "register_feature_extractors",
 }
 
 
