@@ -59,5 +59,7 @@ def open_classifier(config: Mapping[str, Any], image_shape: tuple[int, ...], *,
 
 def describe_failure(error: GanlabError, experiment_hint: str) -> str:
     """Why the classifier is missing and what to do, in one paragraph."""
-    return (f"Label queries need the dataset's classifier, which is not available: {error} "
-            f"Train it with 'ganlab train-classifier {experiment_hint}'.")
+    message = f"Label queries need the dataset's classifier, which is not available: {error}"
+    if "train-classifier" not in message:
+        message += f" Train it with 'ganlab train-classifier {experiment_hint}'."
+    return message
