@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from ganlab_builtins.latent import arithmetic as A
 from ganlab_builtins.latent import exemplars as X
 from ganlab_builtins.latent import expression as E
 from ganlab_builtins.latent import latent_arithmetic, latent_interpolation
 from ganlab_builtins.latent import layout as Y
 from ganlab_builtins.latent import render as R
+from latent_support import ganlab, trained_run_fixture  # noqa: F401  (the trained_run fixture)
 from PIL import Image
 
 from ganlab import RunContext
@@ -372,48 +372,6 @@ def test_interpolation_callback(tmp_path):
 
 
 # -- end to end: a real run, then the commands -------------------------------------------------
-
-
-def ganlab(capsys, *args):
-    """Run the ``ganlab`` entry point in-process; exit code and output."""
-    from ganlab.cli import main
-
-    with pytest.raises(SystemExit) as exited:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    # Error messages are wrapped at 100 columns: compare them as one line.
-    return exited.value.code, " ".join((captured.out + captured.err).split())
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    """A 2-epoch, 2-steps-per-epoch DCGAN on the embedded MNIST sample at 32 px."""
-    folder = tmp_path_factory.mktemp("latent_e2e")
-    experiment = {
-        "name": "latent_e2e", "seed": 7, "run_dir": str(folder / "run"),
-        "dataset": {"name": "mnist", "params": {"source": "embedded", "image_size": 32,
-                                                "tfrecords": str(folder / "tfrecords")}},
-        "architecture": {"name": "dcgan", "params": {"latent_dim": 16, "base_filters": 8,
-                                                     "kernel_size": 4}},
-        "loss": {"name": "bce"},
-        "train": {"epochs": 2, "batch_size": 16, "steps_per_epoch": 2, "verbose": 0},
-        "latents": {"bank_size": 16},
-        "callbacks": [
-            {"name": "latent_arithmetic", "params": {
-                "concepts": {"a": [0, 1, 2], "b": [3, "s4"], "c": [5]},
-                "expression": "a - b + c"}},
-            {"name": "latent_interpolation", "params": {"pairs": [[0, 1], [2, "s9"]],
-                                                        "steps": 5}},
-        ],
-    }
-    path = folder / "experiment.yaml"
-    path.write_text(yaml.safe_dump(experiment))
-    from ganlab.cli import main
-
-    with pytest.raises(SystemExit) as exited:
-        main(["run", str(path)])
-    assert exited.value.code == 0
-    return folder / "run"
 
 
 def test_callbacks_wrote_their_images_during_training(trained_run):

@@ -165,7 +165,7 @@ def arithmetic_command(run_dir: str, concepts: tuple[str, ...], queries: tuple[s
         spec = _spec_from_options(concepts, queries, expression=expression, expect=expect,
                                   neighbours=neighbours, jitter=jitter, seed=seed,
                                   exemplars=per_query, pool_size=pool_size, pool_seed=pool_seed)
-    except LatentSpecError as exc:
+    except ValueError as exc:  # LatentSpecError, or a bound from .bounds
         raise user_error(exc) from None
     unused = [n for n in [*spec.exemplars, *spec.queries] if n not in spec.expression.names]
     if unused:
