@@ -98,9 +98,13 @@ def _judge(spec: ArithmeticSpec, run_dir: str, image_shape: tuple[int, ...],
 
     directory = RunDirectory(Path(run_dir))
     recorded = directory.read_metadata().get("experiment_dir")
+    base_dir = Path(recorded) if recorded else None
+    config = directory.read_config()
     try:
-        found = open_classifier(directory.read_config(), image_shape, name=classifier,
-                                base_dir=Path(recorded) if recorded else None)
+        # The plugins of the command line (-p) and of the run's config, as 'ganlab run' had.
+        state = click.get_current_context().obj
+        registry = state.load(list(config.get("plugins") or []), base_dir).registry
+        found = open_classifier(config, image_shape, name=classifier, registry=registry)
     except GanlabError as exc:
         raise user_error(Exception(describe_failure(exc, "EXPERIMENT.yaml")),
                          exc.exit_code) from None
