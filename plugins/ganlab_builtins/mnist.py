@@ -234,7 +234,7 @@ class MNIST(TFRecordImageDataset):
             where = self._split_sources()[split]
             if self.kind == EMBEDDED:
                 self._arrays[split] = (*split_embedded(*read_embedded(where), split),
-                                       where.name)
+                                       f"{where.name}:{split}")
             elif self.kind == "npz":
                 self._arrays[split] = (*read_npz(where, *NPZ_KEYS[split]),
                                        f"{where.name}:{NPZ_KEYS[split][0]}")
