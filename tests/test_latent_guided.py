@@ -2,8 +2,10 @@
 
 A small CelebA tree in the shipped format whose images show their
 attributes (glasses: a dark band across the eyes; men: a darker face), and
-the quickstart-sized MNIST run of the other latent tests. The classifier is
-a feature-extractor plugin learned from the same TFRecords and labels.
+the small MNIST run of the other latent tests. The classifier is the
+``domain`` feature extractor, trained on the same TFRecords and labels by
+``ganlab train-classifier`` (one epoch: what it learns does not matter here,
+only that every number reported is the classifier's).
 """
 
 from __future__ import annotations
@@ -18,8 +20,7 @@ from celeba_fixtures import ALIGNED, ATTRIBUTE_NAMES, CENTER_108, crlf
 from latent_support import ganlab, trained_run_fixture  # noqa: F401  (the trained_run fixture)
 from PIL import Image
 
-PLUGIN = Path(__file__).with_name("latent_classifier_plugin.py")
-CLASSIFIER = "centroid"
+CLASSIFIER = "domain"
 EYEGLASSES, MALE = ATTRIBUTE_NAMES.index("Eyeglasses"), ATTRIBUTE_NAMES.index("Male")
 PAPER = ("--query", "glasses_man=Eyeglasses & Male", "--query", "man=Male & !Eyeglasses",
          "--query", "woman=!Male & !Eyeglasses", "--expr", "glasses_man - man + woman")
@@ -64,8 +65,25 @@ def build_attribute_tree(root: Path, count: int = 32) -> None:
     (root / "Eval" / "list_eval_partition.txt").write_bytes(crlf(partitions))
 
 
-def train_classifier(capsys, experiment: Path) -> None:
-    """Nothing to train for the centroid classifier: it learns when created."""
+def train_classifier(capsys, experiment: Path, *options: str) -> None:
+    """``ganlab train-classifier EXPERIMENT`` for one epoch, unless it was trained already."""
+    config = yaml.safe_load(experiment.read_text())
+    if (Path(config["dataset"]["params"]["tfrecords"]) / "classifier" / "domain.json").exists():
+        return
+    code, output = ganlab(capsys, "train-classifier", experiment, "--epochs", 1, "--quiet",
+                          *options)
+    assert code == 0, output
+
+
+def domain_classifier(run_dir: Path):
+    """The run's trained classifier, from the registry as the latent plugin gets it."""
+    from ganlab.plugins import load_plugins
+    from ganlab.restore import read_run_info
+
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    return load_plugins().registry.create(
+        "feature_extractor", "domain", {}, data_dir=config["dataset"]["params"]["tfrecords"],
+        image_shape=read_run_info(run_dir).image_shape)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +92,6 @@ def celeba_run(tmp_path_factory):
     build_attribute_tree(folder / "CelebA")
     experiment = {
         "name": "celeba_queries", "seed": 11, "run_dir": str(folder / "run"),
-        "plugins": [str(PLUGIN)],
         "dataset": {"name": "celeba", "params": {
             "source": str(folder / "CelebA"), "tfrecords": str(folder / "tfrecords"),
             "variant": "img_align_celeba_png", "image_size": 32}},
@@ -86,8 +103,7 @@ def celeba_run(tmp_path_factory):
         "callbacks": [{"name": "latent_arithmetic", "params": {
             "queries": {"glasses_man": "Eyeglasses & Male", "man": "Male & !Eyeglasses",
                         "woman": "!Male & !Eyeglasses"},
-            "expression": "glasses_man - man + woman", "pool_size": 24,
-            "classifier": CLASSIFIER}}],
+            "expression": "glasses_man - man + woman", "pool_size": 24}}],
     }
     path = folder / "experiment.yaml"
     path.write_text(yaml.safe_dump(experiment))
@@ -118,7 +134,7 @@ def recomputed_baseline(run_dir: Path, expect: str, pool_size: int, first_seed: 
 
 def test_celeba_queries_in_the_callback_and_the_command(celeba_run, capsys, tmp_path):
     experiment, run_dir = celeba_run
-    train_classifier(capsys, experiment)
+    train_classifier(capsys, experiment, "--batch-size", 4)
     code, output = ganlab(capsys, "run", experiment)
     assert code == 0, output
     assert (run_dir / "arithmetic" / "epoch_0001.png").is_file()
@@ -137,15 +153,14 @@ def test_celeba_queries_in_the_callback_and_the_command(celeba_run, capsys, tmp_
     with Image.open(out) as figure:
         assert figure.mode == "RGB" and figure.height > 4 * 64
 
-    from latent_classifier_plugin import CentroidClassifier
-
-    classifier = CentroidClassifier(experiment.parent / "tfrecords")
-    baseline = recomputed_baseline(run_dir, "Eyeglasses & !Male", 40, 500, classifier)
+    baseline = recomputed_baseline(run_dir, "Eyeglasses & !Male", 40, 500,
+                                   domain_classifier(run_dir))
     assert int(verdict["baseline"]) == round(100 * baseline)
 
 
 def test_celeba_query_errors_name_the_labels(celeba_run, capsys, tmp_path):
-    _, run_dir = celeba_run
+    experiment, run_dir = celeba_run
+    train_classifier(capsys, experiment, "--batch-size", 4)
     code, output = ganlab(capsys, "arithmetic", run_dir, "--query", "a=Eyeglases & Male",
                           "--expr", "a", "--classifier", CLASSIFIER, "--out", tmp_path / "x.png")
     assert code == 2, output
@@ -155,8 +170,9 @@ def test_celeba_query_errors_name_the_labels(celeba_run, capsys, tmp_path):
 
 
 def test_mnist_digit_queries_mix_with_index_exemplars(trained_run, capsys, tmp_path):
+    train_classifier(capsys, trained_run.parent / "experiment.yaml")
     out = tmp_path / "digits.png"
-    code, output = ganlab(capsys, "-p", PLUGIN, "arithmetic", trained_run, "--query", "seven=7",
+    code, output = ganlab(capsys, "arithmetic", trained_run, "--query", "seven=7",
                           "--query", "one=1", "--concept", "zero=0,1,s5",
                           "--expr", "seven - one + zero", "--expect", "0 | 7",
                           "--classifier", CLASSIFIER, "--pool-size", 50, "--out", out)
@@ -167,19 +183,16 @@ def test_mnist_digit_queries_mix_with_index_exemplars(trained_run, capsys, tmp_p
     assert "zero =" not in output  # an exemplar concept: nothing was searched
     assert out.is_file()
 
-    from latent_classifier_plugin import CentroidClassifier
-
     from ganlab.restore import read_run_info
 
-    tfrecords = Path(yaml.safe_load((trained_run / "config.yaml").read_text())
-                     ["dataset"]["params"]["tfrecords"])
     baseline = recomputed_baseline(trained_run, "0 | 7", 50, read_run_info(trained_run).seed,
-                                   CentroidClassifier(tfrecords))
+                                   domain_classifier(trained_run))
     assert int(verdict["baseline"]) == round(100 * baseline)
 
 
 def test_without_an_expectation_the_result_is_not_scored(trained_run, capsys, tmp_path):
-    code, output = ganlab(capsys, "-p", PLUGIN, "arithmetic", trained_run,
+    train_classifier(capsys, trained_run.parent / "experiment.yaml")
+    code, output = ganlab(capsys, "arithmetic", trained_run,
                           "--query", "round=0 | 6 | 8", "--query", "one=1",
                           "--expr", "round - one", "--classifier", CLASSIFIER,
                           "--pool-size", 20, "--out", tmp_path / "x.png")
@@ -192,12 +205,14 @@ def test_a_run_without_the_classifier_trains_on_and_says_how_to_get_it(capsys, t
     from conftest import tiny_experiment, write_experiment
 
     config = tiny_experiment(tmp_path, callbacks=[{"name": "latent_arithmetic", "params": {
-        "queries": {"seven": 7, "one": 1}, "expression": "seven - one",
-        "classifier": "domain"}}])
+        "queries": {"seven": 7, "one": 1}, "expression": "seven - one"}}])
+    # Its own TFRecords, so no other test's classifier can be found there.
+    config["dataset"]["params"]["tfrecords"] = str(tmp_path / "tfrecords")
     config["train"]["epochs"] = 1
     code, output = ganlab(capsys, "run", write_experiment(tmp_path / "exp.yaml", config))
     assert code == 0, output
     assert "warning: latent_arithmetic figure skipped this run" in output
     assert "Label queries need the dataset's classifier" in output
+    assert "ganlab train-classifier" in output
     assert (Path(config["run_dir"]) / "generator.keras").is_file()
     assert not (Path(config["run_dir"]) / "arithmetic").exists()
