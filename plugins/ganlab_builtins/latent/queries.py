@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -270,7 +271,7 @@ def _fuzzy(node: QueryNode, columns: dict[str, int], probabilities: np.ndarray) 
     return np.minimum.reduce(values) if isinstance(node, And) else np.maximum.reduce(values)
 
 
-def _holds(node: QueryNode, columns: dict[str, int], atom_true):  # noqa: ANN001, ANN202
+def _holds(node: QueryNode, columns: dict[str, int], atom_true: Callable[[int], Any]) -> Any:
     """Boolean truth, with ``atom_true(column)`` giving each atom's (array or scalar) truth."""
     if isinstance(node, Atom):
         return atom_true(columns[node.name])
