@@ -216,3 +216,19 @@ def test_a_run_without_the_classifier_trains_on_and_says_how_to_get_it(capsys, t
     assert "ganlab train-classifier" in output
     assert (Path(config["run_dir"]) / "generator.keras").is_file()
     assert not (Path(config["run_dir"]) / "arithmetic").exists()
+
+
+def test_a_callback_query_with_an_unknown_label_stops_before_training(celeba_run, capsys,
+                                                                      tmp_path):
+    experiment, _ = celeba_run
+    train_classifier(capsys, experiment, "--batch-size", 4)
+    config = yaml.safe_load(experiment.read_text())
+    config["run_dir"] = str(tmp_path / "run")
+    config["callbacks"][0]["params"]["queries"]["man"] = "Male & !Eyeglases"
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code, output = ganlab(capsys, "run", path)
+    assert code == 2, output
+    assert "latent_arithmetic" in output and "unknown attribute 'Eyeglases'" in output
+    assert "did you mean 'Eyeglasses'" in output and "internal error" not in output
+    assert not list((tmp_path / "run" / "checkpoints").glob("*.npz"))
