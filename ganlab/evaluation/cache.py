@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,7 @@ class StatisticsCache:
                 features = data["features"] if key.features else None
                 return FeatureSummary(int(data["count"]), data["mean"], data["covariance"],
                                       features)
-        except (OSError, ValueError, KeyError, EOFError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             self.warn(f"warning: the cached real statistics {path} are unreadable ({exc}); "
                       "computing them again.")
             return None
