@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli, tiny_experiment, write_experiment
+from conftest import REPO, run_cli, tiny_experiment, write_experiment
 from evaluation_support import PLUGIN_SOURCE
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -217,3 +217,17 @@ def test_missing_inception_weights_say_where_to_get_them(trained: dict[str, Any]
 def test_not_a_run_directory(tmp_path: Path) -> None:
     result = evaluate(tmp_path)
     assert result.exit_code == 5 and "not a ganlab run directory" in result.stderr
+
+
+def test_the_metric_plugin_example_in_the_docs_works(trained: dict[str, Any],
+                                                     tmp_path: Path) -> None:
+    document = (REPO / "docs" / "evaluation.md").read_text()
+    source = next(block for block in re.findall(r"```python\n(.*?)```", document, flags=re.S)
+                  if "class MeanFeatureGap" in block)
+    (tmp_path / "mean_gap.py").write_text(source)
+    result = run_cli(["-p", str(tmp_path / "mean_gap.py"), "evaluate", str(trained["run_dir"]),
+                      "--metric", "mean_gap", "--extractor", "projection", "--num-samples", "50"])
+    assert result.exit_code == 0, result.output
+    gap = [r for r in records(trained["run_dir"]) if r["metric"] == "mean_gap"]
+    assert len(gap) == 1 and gap[0]["scores"]["gap"] > 0
+    assert (gap[0]["protocol"]["extractor"], gap[0]["protocol"]["num_fake"]) == ("projection", 50)

@@ -13,6 +13,7 @@ generator, the dataset, the extractors); this module imports numpy only.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -149,8 +150,6 @@ class EvaluationContext:
             ConfigError: The extractor rejected its params.
 
         """
-        import json
-
         params = dict(params or {})
         key = (name, json.dumps(params, sort_keys=True, default=str))
         if key not in self.shared.extractors:
