@@ -3,7 +3,8 @@
 ``projection`` is a fixed random projection of the pixels (seeded; the seed
 is its "weights") with a linear 10-way softmax on top, so it exercises
 everything a real extractor does (features, probabilities, weights hash)
-at no cost. Tests write :data:`PLUGIN_SOURCE` to a ``.py`` file and list it
+at no cost. With ``max_batch`` it refuses larger batches: a check that
+evaluation streams. Tests write :data:`PLUGIN_SOURCE` to a ``.py`` file and list it
 under the experiment's ``plugins:``, as a user would.
 """
 
@@ -24,7 +25,9 @@ class Projection:
     resize = "none"
     multi_label = False
 
-    def __init__(self, *, data_dir=None, image_shape, dim=16, classes=10, seed=0):
+    def __init__(self, *, data_dir=None, image_shape, dim=16, classes=10, seed=0,
+                 max_batch=None):
+        self.max_batch = max_batch  # streaming check: never more images than this at once
         rng = np.random.default_rng(seed)
         size = int(np.prod(image_shape))
         self.matrix = (rng.standard_normal((size, dim)) / np.sqrt(size)).astype(np.float32)
@@ -34,6 +37,8 @@ class Projection:
         self.label_names = [f"class{i}" for i in range(classes)]
 
     def features(self, images):
+        if self.max_batch is not None and len(images) > self.max_batch:
+            raise ValueError(f"got {len(images)} images at once, more than {self.max_batch}")
         return np.asarray(images, np.float32).reshape(len(images), -1) @ self.matrix
 
     def probabilities(self, images):

@@ -19,7 +19,9 @@ from conftest import REPO, run_cli, tiny_experiment, write_experiment
 from evaluation_support import PLUGIN_SOURCE
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-COMMON = {"extractor": "projection", "num_samples": 64, "batch_size": 32}
+# max_batch: the extractor fails if it is ever given more than a batch of images.
+COMMON = {"extractor": "projection", "extractor_params": {"max_batch": 32}, "num_samples": 64,
+          "batch_size": 32}
 METRICS = [
     {"name": "fid", "params": COMMON},
     {"name": "kid", "params": {**COMMON, "num_subsets": 5, "subset_size": 32}},
