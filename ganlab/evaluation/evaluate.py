@@ -131,7 +131,7 @@ def metric_blocks(configured: Sequence[Mapping[str, Any]], names: Sequence[str]
     for block in configured:
         by_name.setdefault(block["name"], block)
     return [{"name": name, "params": dict((by_name.get(name) or {}).get("params") or {})}
-            for name in names]
+            for name in dict.fromkeys(names)]  # each once, in the order given
 
 
 def overridden_params(params: Mapping[str, Any], request: EvaluationRequest,
