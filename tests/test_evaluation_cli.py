@@ -233,3 +233,14 @@ def test_the_metric_plugin_example_in_the_docs_works(trained: dict[str, Any],
     gap = [r for r in records(trained["run_dir"]) if r["metric"] == "mean_gap"]
     assert len(gap) == 1 and gap[0]["scores"]["gap"] > 0
     assert (gap[0]["protocol"]["extractor"], gap[0]["protocol"]["num_fake"]) == ("projection", 50)
+
+
+def test_metric_params_are_checked_before_training(tmp_path: Path) -> None:
+    config = tiny_experiment(tmp_path, metrics=[
+        {"name": "kid", "params": {"num_subset": 3}},
+        {"name": "classifier_score", "params": {"extractor_param": {}}}])
+    result = run_cli(["validate", str(write_experiment(tmp_path / "exp.yaml", config))])
+    assert result.exit_code == 2, result.output
+    assert "metrics[0].params.num_subset" in result.output
+    assert "did you mean 'num_subsets'" in result.output
+    assert "did you mean 'extractor_params'" in result.output
