@@ -107,6 +107,21 @@ def register_metrics(register: Register) -> None:
     ``compute(generate, dataset)`` where ``generate(n)`` returns ``n`` images
     in [-1, 1] and ``dataset`` is the experiment's unbatched image dataset;
     it returns a ``dict[str, float]`` of scores.
+
+    A metric whose ``compute`` also accepts a ``context`` keyword
+    (``compute(generate, dataset, *, context)``) is given a
+    :class:`ganlab.evaluation.EvaluationContext`: the generator and its
+    latent prior, the dataset component (TFRecord folder, fingerprint,
+    splits), the registry's feature extractors (``context.extractor(name,
+    params)``), the seed and the epoch, with streamed generated and real
+    images and cached real-data summaries (``context.fake_summary``,
+    ``context.real_summary``, ``context.fake_probabilities``). Such a metric
+    may return a :class:`ganlab.evaluation.MetricResult` instead of a dict:
+    its scores plus details and the protocol they were measured under
+    (``context.protocol(...)``), which ``ganlab evaluate`` writes into
+    ``metrics.json``. The training loop scores the experiment's ``metrics:``
+    every ``train.metrics_every_n_epochs`` epochs into ``metrics.csv`` and
+    TensorBoard; ``ganlab evaluate`` scores a finished run the same way.
     """
 
 

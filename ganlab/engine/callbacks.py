@@ -114,24 +114,33 @@ class MetricsCallback(keras.callbacks.Callback):
     TensorBoard callback after it writes them) and are appended to
     ``metrics.csv`` (``epoch,metric,score,value``). The samples come from a
     fixed seed, so scores of different epochs compare like with like.
+    Metrics whose ``compute`` takes a ``context`` keyword get an
+    :class:`ganlab.evaluation.EvaluationContext` (the one ``ganlab
+    evaluate`` gives, so both score alike).
 
     Args:
-        metrics: Objects with ``name`` and ``compute(generate, dataset)``.
+        metrics: Objects with ``name`` and ``compute(generate, dataset[, context=])``.
         dataset: The unbatched image dataset the metrics compare against.
         path: The ``metrics.csv`` file.
         every_n_epochs: Period in epochs.
         seed: Seed of the latents ``generate`` draws.
         resumed_epoch: Completed epochs restored from the checkpoint.
+        source: The dataset component (TFRecords, splits) for the context.
+        registry: The plugin registry, for the context's feature extractors.
     """
 
     def __init__(self, metrics: list[Any], dataset: Any, path: Path, every_n_epochs: int = 1,
-                 seed: int = 0, resumed_epoch: int = 0):
+                 seed: int = 0, resumed_epoch: int = 0, source: Any = None,
+                 registry: Any = None):
         super().__init__()
         self.metrics = metrics
         self.dataset = dataset
         self.path = path
         self.every_n_epochs = every_n_epochs
         self.seed = seed
+        self.source = source
+        self.registry = registry
+        self._context: Any = None
         keep_epochs_up_to(path, METRICS_FIELDS, resumed_epoch)
 
     def generate(self, count: int) -> Any:
@@ -143,13 +152,29 @@ class MetricsCallback(keras.callbacks.Callback):
         latents = sample_latents(count, run.latent_dim, run.latent_distribution, self.seed)
         return generate(self.model.generator, latents)
 
+    def evaluation_context(self, epochs_completed: int) -> Any:
+        """The context for this epoch (extractors and real statistics kept across epochs)."""
+        from ganlab.evaluation import EvaluationContext
+
+        if self._context is None:
+            run = self.model.run
+            self._context = EvaluationContext(
+                generator=self.model.generator, latent_dim=run.latent_dim,
+                latent_distribution=run.latent_distribution, image_shape=run.image_shape,
+                dataset=self.source, registry=self.registry, seed=self.seed)
+        return self._context.at_epoch(self.model.generator, epochs_completed)
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Score every metric on the period; add the scores to ``logs``."""
+        from ganlab.evaluation import compute_metric, scores_of
+
         if (epoch + 1) % self.every_n_epochs:
             return
         rows = []
+        context = self.evaluation_context(epoch + 1)
         for metric in self.metrics:
-            for score, value in metric.compute(self.generate, self.dataset).items():
+            result = compute_metric(metric, self.generate, self.dataset, context)
+            for score, value in scores_of(result).items():
                 key = f"{metric.name}/{score}"
                 if logs is not None:
                     logs[key] = float(value)

@@ -110,6 +110,7 @@ class Session:
     global_batch: int
     cluster: Cluster
     last_saved: CheckpointId | None = None
+    registry: Registry | None = None
 
 
 # -- the data ------------------------------------------------------------------------------------
@@ -281,7 +282,7 @@ def build_session(experiment: Experiment, registry: Registry, echo: Echo,
     bank = load_or_create_bank(run_dir, config, latent_dim, distribution,
                                save=cluster.is_chief)
     return Session(experiment, run_dir, strategy, dataset, gan, trainer, store, bank,
-                   steps_per_epoch, global_batch, cluster)
+                   steps_per_epoch, global_batch, cluster, registry=registry)
 
 
 def load_or_create_bank(run_dir: RunDirectory, config: dict[str, Any], latent_dim: int,
@@ -567,7 +568,8 @@ def metric_callbacks(session: Session, metrics: list[Any], resumed_epoch: int) -
     config = session.experiment.config
     return [MetricsCallback(metrics, session.dataset.load(), session.run_dir.metrics,
                             every_n_epochs=config["train"]["metrics_every_n_epochs"],
-                            seed=config["seed"] + 1, resumed_epoch=resumed_epoch)]
+                            seed=config["seed"] + 1, resumed_epoch=resumed_epoch,
+                            source=session.dataset, registry=session.registry)]
 
 
 def core_callbacks(session: Session, state: LoopState, writer: Any,
