@@ -38,15 +38,18 @@ class Register(Protocol):
 def register_datasets(register: Register) -> None:
     """Register dataset factories.
 
-    Contract: ``factory(**params)`` returns a :class:`ganlab.data.Dataset`:
-    an object with ``prepare(workers=None, overwrite=False)`` that turns the
-    raw files named by its params (``source``) into sharded TFRecords plus a
-    ``dataset.json`` manifest (in ``tfrecords``), ``is_prepared()``,
-    ``image_shape`` (height, width, channels) and ``load(split=None)`` that
-    returns an *unbatched* ``tf.data.Dataset`` of float32 images in [-1, 1]
-    with a static shape. The core batches, shuffles and prefetches.
-    Most plugins subclass :class:`ganlab.data.TFRecordImageDataset` and only
-    say how to list and decode their raw files.
+    Contract: ``factory(**params)`` returns a :class:`ganlab.contracts.Dataset`:
+    ``image_shape`` ``(height, width, channels)``,
+    ``prepare(*, workers=None, overwrite=False)`` (make the data loadable;
+    returns a :class:`ganlab.data.PrepareReport` or ``None``),
+    ``is_prepared()``, ``num_examples(split=None)`` and ``load(split=None)``:
+    an *unbatched* ``tf.data.Dataset`` of float32 images in [-1, 1] with the
+    static shape ``image_shape``, in the same order on every call. The core
+    batches, shuffles and prefetches, and uses nothing else. Datasets stored
+    as TFRecords subclass :class:`ganlab.data.TFRecordImageDataset` and only
+    say how to list and decode their raw files; synthetic or in-memory
+    datasets subclass :class:`ganlab.data.InMemoryDataset` (no files:
+    ``source`` is ``None``).
     """
 
 

@@ -11,6 +11,9 @@ from typing import Any
 import click
 
 from ganlab.components import build_dataset
+from ganlab.contracts import describe_dataset
+from ganlab.data import TFRecordImageDataset
+from ganlab.errors import DataError
 from ganlab.experiment import Experiment, check_params, load_experiment, raise_if_problems
 
 #: Skipped files listed on the terminal; the manifest has them all.
@@ -62,7 +65,7 @@ def prepare(state: Any, experiment_file: str, overrides: tuple[str, ...], worker
     _, dataset = experiment_dataset(state, experiment_file, overrides)
     report = _run_prepare(dataset, workers, overwrite)
     _echo_report(dataset, report)
-    if verify:
+    if verify and getattr(dataset, "tfrecords", None) is not None:
         from ganlab.data.reader import verify as verify_folder  # TensorFlow loads only here
 
         checked = verify_folder(dataset.tfrecords)
@@ -90,6 +93,9 @@ def _run_prepare(dataset: Any, workers: int | None, overwrite: bool) -> Any:
 
 
 def _echo_report(dataset: Any, report: Any) -> None:
+    if report is None:
+        click.echo(f"Prepared {describe_dataset(dataset)}: {dataset.num_examples()} images.")
+        return
     total = sum(report.counts.values())
     if report.reused:
         click.echo(f"TFRecords in {dataset.tfrecords} are already prepared with these options: "
@@ -127,9 +133,11 @@ def inspect(state: Any, experiment_file: str, overrides: tuple[str, ...], split:
             num: int, out: str | None, seed: int) -> None:
     """Show the manifest of EXPERIMENT_FILE's TFRecords and a grid of real images."""
     experiment, dataset = experiment_dataset(state, experiment_file, overrides)
-    manifest = dataset.manifest()
-    _echo_manifest(dataset, manifest)
-    split = split or dataset.default_split
+    if isinstance(dataset, TFRecordImageDataset):
+        _echo_manifest(dataset, dataset.manifest())
+    else:
+        click.echo(f"Dataset: {describe_dataset(dataset)}")
+    split = split or getattr(dataset, "default_split", None) or "train"
     started = time.monotonic()
     images, labels = _sample(dataset, split, num, seed)
     from ganlab.images import save_png, tile
@@ -171,6 +179,13 @@ def _sample(dataset: Any, split: str, num: int, seed: int) -> tuple[Any, list[in
     """``num`` images (float32, [-1, 1]) and labels of ``split``, picked by a seeded shuffle."""
     import numpy as np
 
+    if not isinstance(dataset, TFRecordImageDataset):
+        picked = dataset.load(split).shuffle(max(1, min(dataset.num_examples(split), 10_000)),
+                                             seed=seed).take(num)
+        images = [image.numpy() for image in picked]
+        if not images:
+            raise DataError(f"The '{split}' split of {describe_dataset(dataset)} holds no images.")
+        return np.stack(images), []
     records = dataset.load(split, with_metadata=True, deterministic=True)
     # A shuffle, not the first images: sources are often sorted (by class, by id).
     buffer = max(1, min(dataset.num_examples(split), 10_000))
@@ -179,8 +194,6 @@ def _sample(dataset: Any, split: str, num: int, seed: int) -> tuple[Any, list[in
         images.append(example["image"].numpy())
         labels.append(int(example["label"].numpy()))
     if not images:
-        from ganlab.errors import DataError
-
         raise DataError(f"The '{split}' split of {dataset.tfrecords} holds no images.")
     return np.stack(images), labels
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ganlab.components import build_callbacks, build_dataset, build_loss, check_components
+from ganlab.contracts import dataset_location, describe_dataset, source_available
 from ganlab.errors import ConfigError, DataError
 from ganlab.experiment import Experiment, load_experiment
 from ganlab.plugins import LoadedPlugins
@@ -103,14 +104,15 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
     experiment, loaded = load_for_command(state, experiment_file, overrides)
     check_components(experiment, loaded.registry)
     dataset = build_dataset(experiment, loaded.registry)
+    where = dataset_location(dataset)
     if dataset.is_prepared():
-        data = f"TFRecords ready in {dataset.tfrecords} ({dataset.num_examples()} images)"
-    elif dataset.source_available():
-        data = (f"TFRecords not prepared yet; raw data found ({dataset.describe_source()}): "
-                "'ganlab run' will prepare them")
+        data = f"ready: {where} ({dataset.num_examples()} images)"
+    elif source_available(dataset):
+        data = (f"not prepared yet ({where}); raw data found ({describe_dataset(dataset)}): "
+                "'ganlab run' will prepare it")
     else:
-        raise DataError(f"No finished TFRecords in {dataset.tfrecords} and no raw data "
-                        f"({dataset.describe_source()}). Put the raw files there or use "
+        raise DataError(f"No prepared data ({where}) and no raw data "
+                        f"({describe_dataset(dataset)}). Put the raw files there or use "
                         "--set dataset.params.source=PATH.")
     from ganlab.engine.runner import build_models  # TensorFlow loads only here
 

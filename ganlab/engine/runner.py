@@ -24,7 +24,13 @@ from ganlab.components import (
     build_metrics,
     check_components,
 )
-from ganlab.contracts import RunContext
+from ganlab.contracts import (
+    RunContext,
+    dataset_location,
+    describe_dataset,
+    load_images,
+    source_available,
+)
 from ganlab.engine import faults
 from ganlab.engine.branch import BranchSource, start_branch
 from ganlab.engine.callbacks import HistoryCSV, MetricsCallback, TensorBoardScalars
@@ -114,18 +120,21 @@ class Session:
 
 # -- the data ------------------------------------------------------------------------------------
 def ensure_prepared(dataset: Any, echo: Echo) -> None:
-    """Prepare the TFRecords if missing and the raw source is there; else say what to do."""
+    """Prepare the data if needed and the raw source is there; else say what to do."""
     if dataset.is_prepared():
         return
-    if not dataset.source_available():
+    where = dataset_location(dataset)
+    if not source_available(dataset):
         raise DataError(
-            f"No finished TFRecords in {dataset.tfrecords} and the raw data is not where the "
-            f"experiment says ({dataset.describe_source()}). Put the raw files there or point "
+            f"No prepared data ({where}) and the raw data is not where the "
+            f"experiment says ({describe_dataset(dataset)}). Put the raw files there or point "
             "the experiment at them with --set dataset.params.source=PATH, then run "
             "'ganlab prepare EXPERIMENT.yaml' (or 'ganlab run', which prepares automatically)."
         )
-    echo(f"Preparing TFRecords in {dataset.tfrecords} from {dataset.describe_source()} ...")
+    echo(f"Preparing {where} from {describe_dataset(dataset)} ...")
     report = dataset.prepare()
+    if report is None:
+        return
     counts = ", ".join(f"{split}: {count}" for split, count in report.counts.items())
     echo(f"Prepared {counts} in {report.seconds:.1f} s"
          + (f"; skipped {len(report.skipped)} unreadable files" if report.skipped else "") + ".")
@@ -143,7 +152,7 @@ def training_images(dataset: Any, config: dict[str, Any], fixed_order: bool = Fa
 
     """
     count = dataset.num_examples()
-    images = dataset.load(deterministic=config["train"]["deterministic"] or fixed_order)
+    images = load_images(dataset, fixed_order=config["train"]["deterministic"] or fixed_order)
     cache = config["train"]["cache"]
     if cache is None:
         height, width, channels = dataset.image_shape
@@ -214,7 +223,7 @@ def prepared_dataset(experiment: Experiment, registry: Registry, cluster: Cluste
     cluster.chief_first(lambda: ensure_prepared(dataset, echo), "preparing the data")
     if not cluster.is_chief and not dataset.is_prepared():
         raise DataError(
-            f"The chief prepared the TFRecords in {dataset.tfrecords}, but {cluster.label()} "
+            f"The chief prepared {dataset_location(dataset)}, but {cluster.label()} "
             "cannot see them there: multi-worker training needs the data and the run "
             "directory on a filesystem every worker mounts at the same path.")
     return dataset
@@ -551,6 +560,8 @@ def data_read_error(dataset: Any, error: Exception) -> DataError | None:
     """A message naming the bad shard when ``error`` came from damaged TFRecords."""
     from ganlab.data.reader import verify
 
+    if getattr(dataset, "tfrecords", None) is None:
+        return None
     try:
         verify(dataset.tfrecords)
     except DataError as found:
