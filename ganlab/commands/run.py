@@ -7,7 +7,13 @@ from typing import Any
 
 import click
 
-from ganlab.components import build_callbacks, build_dataset, build_loss, check_components
+from ganlab.components import (
+    build_callbacks,
+    build_dataset,
+    build_loss,
+    build_metrics,
+    check_components,
+)
 from ganlab.contracts import dataset_location, describe_dataset, source_available
 from ganlab.errors import ConfigError, DataError
 from ganlab.experiment import Experiment, load_experiment
@@ -114,17 +120,24 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
         raise DataError(f"No prepared data ({where}) and no raw data "
                         f"({describe_dataset(dataset)}). Put the raw files there or use "
                         "--set dataset.params.source=PATH.")
-    from ganlab.engine.runner import build_models  # TensorFlow loads only here
+    from ganlab.checks import check_experiment  # TensorFlow loads only here
+    from ganlab.engine.runner import build_models
 
     generator, discriminator, latent_dim, distribution = build_models(
         experiment, loaded.registry, tuple(dataset.image_shape))
-    build_loss(experiment, loaded.registry)  # factories run too: their errors show now
+    loss = build_loss(experiment, loaded.registry)  # factories run too: their errors show now
     build_callbacks(experiment, loaded.registry)
+    build_metrics(experiment, loaded.registry)
+    check_experiment(experiment, loaded.registry, dataset if dataset.is_prepared() else None,
+                     generator, discriminator, loss, latent_dim)
     click.echo(f"{experiment.path}: OK")
     click.echo(f"  data: {data}")
     click.echo(f"  images: {tuple(dataset.image_shape)}; latent: {latent_dim} "
                f"({distribution}); generator {generator.count_params():,} params, "
                f"discriminator {discriminator.count_params():,} params")
+    checked = "dataset sample, " if dataset.is_prepared() else ""
+    click.echo(f"  contracts: {checked}generator and discriminator outputs, losses and their "
+               "gradients OK")
     click.echo(f"  run directory: {experiment.run_dir()}")
 
 

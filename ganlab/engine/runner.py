@@ -16,12 +16,14 @@ import tensorflow as tf
 import yaml
 
 from ganlab import __version__
+from ganlab.checks import check_experiment
 from ganlab.components import (
     build_architectures,
     build_callbacks,
     build_dataset,
     build_loss,
     build_metrics,
+    build_networks,
     check_components,
 )
 from ganlab.contracts import (
@@ -185,14 +187,15 @@ def build_models(experiment: Experiment, registry: Registry, image_shape: tuple[
                  ) -> tuple[keras.Model, keras.Model, int, str]:
     """Generator, discriminator, latent size and prior; shapes checked."""
     g_arch, d_arch = build_architectures(experiment, registry, image_shape)
-    generator = g_arch.build_generator()
-    discriminator = d_arch.build_discriminator()
+    generator, discriminator = build_networks(experiment, registry, g_arch, d_arch)
     latent_dim = int(g_arch.latent_dim)
     distribution = check_distribution(g_arch.latent_distribution)
     produced = tuple(generator.output_shape[1:])
     if produced != tuple(image_shape):
+        provider = registry.resolve("architecture", experiment.generator_block()["name"]).provider
         raise ConfigError(
-            f"The generator of '{experiment.generator_block()['name']}' produces images of "
+            f"The generator of '{experiment.generator_block()['name']}' from {provider} "
+            "produces images of "
             f"shape {produced} but the dataset's images are {tuple(image_shape)}: set the "
             "architecture's params to match the dataset (image size and channels).")
     return generator, discriminator, latent_dim, distribution
@@ -718,6 +721,9 @@ def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str
                 echo: Echo, resuming: bool, cluster: Cluster) -> RunResult:
     session = build_session(experiment, registry, echo, cluster)
     state, restored = restore_checkpoint(session, echo)
+    check_experiment(experiment, registry, session.dataset, session.gan.generator,
+                     session.gan.discriminator, session.trainer.loss, session.trainer.latent_dim,
+                     gradients=session.strategy.num_replicas_in_sync == 1)
     if resuming and restored is None:
         echo(f"{session.run_dir.root} holds no checkpoint yet: starting from epoch 1.")
     if cluster.is_chief:
