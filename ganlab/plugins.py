@@ -229,6 +229,37 @@ def load_plugins(
     return LoadedPlugins(manager=manager, records=records, registry=registry)
 
 
+def with_plugin_objects(loaded: LoadedPlugins, plugins: dict[str, object]) -> LoadedPlugins:
+    """``loaded`` plus plugin objects (modules or classes with hook implementations).
+
+    For tests: registers each object under its name, as if it were installed,
+    and returns new plugins with a registry rebuilt from all of them.
+    """
+    manager = new_plugin_manager()
+    records = []
+    for record in loaded.records:
+        plugin = loaded.manager.get_plugin(record.name)
+        if plugin is not None:
+            manager.register(plugin, name=record.name)
+        records.append(record)
+    for name, plugin in plugins.items():
+        record = PluginRecord(name=name, origin="local", target=repr(plugin))
+        records.append(record)
+        _load_one(manager, _Given(plugin), record, None)
+    return LoadedPlugins(manager=manager, records=records,
+                         registry=_build_registry(manager, records))
+
+
+@dataclass(frozen=True)
+class _Given:
+    """A loader that returns an object already in hand."""
+
+    plugin: object
+
+    def load(self) -> object:
+        return self.plugin
+
+
 def _local_name(target: str) -> str:
     return Path(target).stem if target.endswith(".py") else target
 
@@ -245,7 +276,7 @@ def _load_one(
             record.error = f"already registered as '{manager.get_name(module)}'"
             return
         manager.register(module, name=record.name)
-        record.modules.add(module.__name__)
+        record.modules.add(getattr(module, "__name__", None) or type(module).__module__)
     except Exception as exc:  # a broken plugin must never break ganlab
         record.error = f"{type(exc).__name__}: {exc}"
         return
