@@ -49,7 +49,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from PIL import Image
 
-from ganlab import DataError, hookimpl
+from ganlab import DataError, hookimpl, params
 from ganlab.data import ImageExample, SkipExample, TFRecordImageDataset
 
 #: Image folder name → file extension of its images.
@@ -534,10 +534,10 @@ class CelebA(TFRecordImageDataset):
         workers: int | None = None,
     ):
         super().__init__(source=source, tfrecords=tfrecords, on_error=on_error)
-        _check_choice("variant", variant, tuple(VARIANTS))
-        _check_choice("partition", partition, PARTITIONS)
-        _check_bool("bbox", bbox)
-        _check_bool("bbox_square", bbox_square)
+        params.choice("variant", variant, tuple(VARIANTS))
+        params.choice("partition", partition, PARTITIONS)
+        params.boolean("bbox", bbox)
+        params.boolean("bbox_square", bbox_square)
         if not isinstance(image_size, int) or isinstance(image_size, bool) \
                 or image_size not in IMAGE_SIZES:
             raise ValueError(f"image_size must be one of {', '.join(map(str, IMAGE_SIZES))}, "
@@ -758,16 +758,6 @@ def _per_split(partitions: Iterable[int]) -> dict[str, int]:
     for partition in partitions:
         counts[SPLITS[partition]] += 1
     return counts
-
-
-def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-
-
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be true or false, got {value!r}")
 
 
 def _checked_crop(variant: str, bbox: bool, crop: Any) -> int | None:
