@@ -149,8 +149,10 @@ def check_dataset_sample(dataset: Any, role: Role, batch: int = SAMPLE_BATCH) ->
 def check_generator_output(generator: Any, latent_dim: int, real: Any, role: Role
                            ) -> tuple[Any, Any]:
     """Generated images for a few latents, after checking their shape and dtype."""
+    import tensorflow as tf
+
     rng = np.random.default_rng(0)  # the checks never touch the run's random state
-    latents = rng.standard_normal((int(real.shape[0]), latent_dim)).astype(np.float32)
+    latents = tf.constant(rng.standard_normal((int(real.shape[0]), latent_dim)), tf.float32)
     with blamed_on(role, "the generator's forward pass"):
         fake = generator(latents, training=False)
     if tuple(fake.shape) != tuple(real.shape):

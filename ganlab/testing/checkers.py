@@ -126,11 +126,13 @@ def check_loss(loss: Any, *, registry: Registry | None = None, **params: Any) ->
         The loss object.
 
     """
+    import tensorflow as tf
+
     built, role = _resolve("loss", loss, params, registry)
     generator, discriminator = small_networks()
     rng = np.random.default_rng(0)
-    real = rng.uniform(-1, 1, (BATCH, *DEFAULT_IMAGE_SHAPE)).astype(np.float32)
-    latents = rng.standard_normal((BATCH, 4)).astype(np.float32)
+    real = tf.constant(rng.uniform(-1, 1, (BATCH, *DEFAULT_IMAGE_SHAPE)), tf.float32)
+    latents = tf.constant(rng.standard_normal((BATCH, 4)), tf.float32)
     check_loss_values(built, generator, discriminator, real, latents, role)
     return built
 
