@@ -69,6 +69,7 @@ def render(template: str, names: Names, kinds: Sequence[str]) -> str:
     text = (TEMPLATES / template).read_text(encoding="utf-8")
     return Template(text).substitute(
         short=names.short, dist=names.dist, module=names.module, ganlab_version=__version__,
+        command=f"{names.short.replace('_', '-')}-describe",
         kinds=", ".join(kinds), hooks=_hooks(names, kinds),
         image_size="16" if "architecture" in kinds else "32",
         dataset=f"{names.short}_blobs" if "dataset" in kinds else "test_blobs",
@@ -86,12 +87,14 @@ def _hooks(names: Names, kinds: Sequence[str]) -> str:
     for kind in kinds:
         if kind == "command":
             blocks.append("@hookimpl\ndef register_commands(cli):\n"
+                          '    """Add the plugin\'s commands (imported only now)."""\n'
                           f"    from {names.module}.command import describe\n\n"
                           "    cli.add_command(describe)\n")
             continue
         hook, line = HOOKS[kind]
         call = Template(line).substitute(short=names.short, module=names.module)
-        blocks.append(f"@hookimpl\ndef {hook}(register):\n    {call}\n")
+        blocks.append(f"@hookimpl\ndef {hook}(register):\n"
+                      f'    """The plugin\'s {kind}."""\n    {call}\n')
     return "\n\n".join(blocks)
 
 
