@@ -38,7 +38,7 @@ def experiment_dataset(state: Any, path: str, overrides: tuple[str, ...]
 
     """
     experiment = load_experiment(path, overrides)
-    loaded = state.load_and_warn(experiment.config["plugins"], experiment.base_dir)
+    loaded = state.load_for_experiment(experiment)
     block = experiment.config["dataset"]
     component = loaded.registry.resolve("dataset", block["name"])
     raise_if_problems(experiment, check_params(component.factory, block["params"],
@@ -113,7 +113,14 @@ def _echo_report(dataset: Any, report: Any) -> None:
             click.echo(f"    ... and {len(report.skipped) - SHOWN_SKIPPED} more, all listed in "
                        f"{Path(dataset.tfrecords) / 'dataset.json'}")
     for key, value in report.notes.items():
-        click.echo(f"  {key}: {value}")
+        click.echo(f"  {key}: {terse(value)}")
+
+
+def terse(value: Any, shown: int = 5) -> str:
+    """A note for the terminal: long lists as their length and first items (all in the manifest)."""
+    if isinstance(value, (list, tuple)) and len(value) > shown:
+        return f"{len(value)} ({', '.join(map(str, value[:shown]))}, ...)"
+    return str(value)
 
 
 # -- inspect ------------------------------------------------------------------------------------
@@ -172,7 +179,7 @@ def _echo_manifest(dataset: Any, manifest: Mapping[str, Any]) -> None:
         click.echo(f"  {name}: {info['count']} images in {shards} shard{'s' * (shards != 1)}")
     click.echo(f"  skipped: {manifest.get('skipped_count', 0)}")
     for key, value in (manifest.get("notes") or {}).items():
-        click.echo(f"  {key}: {value}")
+        click.echo(f"  {key}: {terse(value)}")
 
 
 def _sample(dataset: Any, split: str, num: int, seed: int) -> tuple[Any, list[int]]:
