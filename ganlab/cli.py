@@ -48,6 +48,18 @@ class CliState:
             )
         return self._loaded[local]
 
+    def load_for_experiment(self, experiment: Any) -> LoadedPlugins:
+        """The plugins ``experiment`` needs, after checking its ``requires:`` (before any work).
+
+        Raises:
+            PluginError: A required plugin distribution is missing or too old.
+
+        """
+        from ganlab.requirements import check_requirements
+
+        check_requirements(experiment.config.get("requires") or [])
+        return self.load_and_warn(experiment.config["plugins"], experiment.base_dir)
+
     def load_and_warn(
         self, extra: Sequence[str] = (), base_dir: Path | None = None
     ) -> LoadedPlugins:

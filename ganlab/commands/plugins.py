@@ -49,9 +49,19 @@ def _format_table(header: list[str], rows: list[list[str]]) -> str:
 @click.command("list-plugins")
 @click.option("--components", is_flag=True, help="Also list what each plugin provides.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--requirements", "run_dir", type=click.Path(file_okay=False), default=None,
+              metavar="RUN_DIR", help="Print the pins (name==version) of the plugin "
+                                      "distributions RUN_DIR was trained with, for pip.")
 @click.pass_obj
-def list_plugins(state: object, components: bool, as_json: bool) -> None:
+def list_plugins(state: object, components: bool, as_json: bool, run_dir: str | None) -> None:
     """Show every plugin (built-in, installed, local), its hooks and its status."""
+    if run_dir is not None:
+        from pathlib import Path
+
+        from ganlab.requirements import run_pins
+
+        click.echo("\n".join(run_pins(Path(run_dir))))
+        return
     loaded = state.load()  # type: ignore[attr-defined]
     if as_json:
         data = loaded.provenance()

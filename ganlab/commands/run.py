@@ -28,7 +28,7 @@ def load_for_command(state: Any, path: str, overrides: tuple[str, ...]
                      ) -> tuple[Experiment, LoadedPlugins]:
     """The validated experiment and the plugins it needs (warning about broken ones)."""
     experiment = load_experiment(path, overrides)
-    loaded = state.load_and_warn(experiment.config["plugins"], experiment.base_dir)
+    loaded = state.load_for_experiment(experiment)
     return experiment, loaded
 
 

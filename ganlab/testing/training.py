@@ -55,6 +55,9 @@ def train_experiment(config: Mapping[str, Any], run_dir: str | Path, *, epochs: 
 
     experiment = experiment_from_data(quick_config(config, run_dir, epochs=epochs, steps=steps,
                                                    batch_size=batch_size))
+    from ganlab.requirements import check_requirements
+
+    check_requirements(experiment.config["requires"])
     if loaded is None:
         loaded = load_plugins([*plugins, *experiment.config["plugins"]], strict=True)
     return run_experiment(experiment, loaded.registry, loaded.provenance(),
