@@ -172,6 +172,10 @@ class RunContext:
             the sample grid draws the first cells from it.
         summary_writer: A ``tf.summary`` writer for the run's TensorBoard folder.
         seed: The experiment seed.
+        initial_epoch: Epochs already completed when this ``ganlab run`` started:
+            0 for a new run, N when it resumes from the checkpoint of epoch N.
+            Rows a callback wrote for later epochs were left by a killed run
+            and will be written again.
         extras: Room for plugins to share state across callbacks.
 
     """
@@ -185,6 +189,7 @@ class RunContext:
     latent_bank: Any
     summary_writer: Any = None
     seed: int = 0
+    initial_epoch: int = 0
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

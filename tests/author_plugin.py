@@ -124,6 +124,27 @@ class PlainLoss:
         return tf.reduce_mean(tf.nn.softplus(-inputs.fake_logits))
 
 
+def epoch_probe(path: str) -> Any:
+    """A callback appending 'initial_epoch=N' at train begin and each epoch number (1-based)."""
+    import keras
+
+    class EpochProbe(keras.callbacks.Callback):
+        def on_train_begin(self, logs: Any = None) -> None:
+            with open(path, "a") as handle:
+                handle.write(f"initial_epoch={self.model.run.initial_epoch}\n")
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            with open(path, "a") as handle:
+                handle.write(f"epoch {epoch + 1}\n")
+
+    return EpochProbe()
+
+
+@hookimpl
+def register_callbacks(register: Any) -> None:
+    register("epoch_probe", epoch_probe)
+
+
 @hookimpl
 def register_datasets(register: Any) -> None:
     register("contract_only", ContractOnly)

@@ -101,3 +101,15 @@ def test_pytest_plugin_is_registered_and_cheap(pytestconfig: pytest.Config) -> N
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120)
     assert done.stdout.strip() == "False False", done.stderr
+
+
+def test_callbacks_learn_the_initial_epoch_of_a_resumed_run(train_run: Any,
+                                                           tmp_path: Path) -> None:
+    probe = tmp_path / "probe.txt"
+    config = {"plugins": [PLUGIN], "dataset": {"name": "blobs", "params": {"count": 16}},
+              "architecture": {"name": "tiny"}, "loss": {"name": "bce"},
+              "callbacks": [{"name": "epoch_probe", "params": {"path": str(probe)}}]}
+    train_run(config, epochs=1)
+    train_run(config, epochs=3)
+    assert probe.read_text().splitlines() == [
+        "initial_epoch=0", "epoch 1", "initial_epoch=1", "epoch 2", "epoch 3"]

@@ -608,6 +608,7 @@ def train(session: Session, state: LoopState, plugin_callbacks: list[Any], echo:
     chief = session.cluster.is_chief
     writer = tf.summary.create_file_writer(str(session.run_dir.tensorboard)) if chief else None
     session.gan.run = make_context(session, writer)
+    session.gan.run.initial_epoch = state.epoch
     chosen = []
     if chief:
         chosen = plugin_callbacks + core_callbacks(session, state, writer, metrics or [])
