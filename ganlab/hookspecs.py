@@ -12,7 +12,9 @@ callback and calls it once per component it provides::
 ``register(name, factory, *, description=None)`` records the component under
 ``name`` together with the plugin (and distribution) that provided it. The
 factory is only called when an experiment uses the component, with the
-``params`` block of the experiment as keyword arguments.
+``params`` block of the experiment as keyword arguments. A factory given as a
+string ``"package.module:Attribute"`` is imported only then, so that loading
+the plugin imports no TensorFlow. docs/plugins.md is the full reference.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class Register(Protocol):
     """The callback passed to every ``register_*`` hook."""
 
     def __call__(self, name: str, factory: Any, *, description: str | None = None) -> None:
-        """Record ``factory`` under ``name``."""
+        """Record ``factory`` (a callable, or ``"module:attribute"``) under ``name``."""
 
 
 @hookspec
@@ -90,8 +92,10 @@ def register_callbacks(register: Register) -> None:
     The engine drives it with the standard Keras hooks; ``self.model`` is a
     :class:`ganlab.GAN` whose ``generator``, ``discriminator`` and ``run``
     (a :class:`ganlab.RunContext`: run directory, fixed latent bank,
-    TensorBoard writer) are available from ``on_train_begin`` on. Epoch logs
-    hold ``d_loss``, ``g_loss``, ``d_real``, ``d_fake``, ``lr_g`` and ``lr_d``.
+    TensorBoard writer, ``initial_epoch``: the epochs a resumed run had
+    completed) are available from ``on_train_begin`` on. Keras numbers epochs
+    from 0. Epoch logs hold ``d_loss``, ``g_loss``, ``d_real``, ``d_fake``,
+    ``lr_g`` and ``lr_d``.
 
     Under ``train.strategy: multi_worker`` callbacks run on the chief
     (worker 0) only, which alone writes the run directory; the other workers
