@@ -140,9 +140,23 @@ def epoch_probe(path: str) -> Any:
     return EpochProbe()
 
 
+class BrokenMetric:
+    """A metric with a bug in compute()."""
+
+    name = "broken"
+
+    def compute(self, generate: Any, dataset: Any) -> dict[str, float]:
+        return {"score": float(np.mean(generate(4))) / 0}
+
+
 @hookimpl
 def register_callbacks(register: Any) -> None:
     register("epoch_probe", epoch_probe)
+
+
+@hookimpl
+def register_metrics(register: Any) -> None:
+    register("broken_metric", BrokenMetric)
 
 
 @hookimpl

@@ -103,3 +103,15 @@ def test_list_plugins_warns_about_a_module_without_hooks_and_lists_commands(
                 if line.startswith("command")]
     assert ["command", "explode", "faulty_plugin"] in [c[:3] for c in commands]
     assert ["command", "arithmetic", "latent"] in [c[:3] for c in commands]
+
+
+def test_metric_bug_during_training_is_blamed_on_the_plugin(tmp_path: Path) -> None:
+    from author_plugin import experiment
+
+    plugin = str(Path(__file__).resolve().parent / "author_plugin.py")
+    config = experiment(tmp_path, plugin, metrics=[{"name": "broken_metric"}])
+    result = run_cli(["run", str(write_experiment(tmp_path / "exp.yaml", config))])
+    assert result.exit_code == PluginError.exit_code, result.output
+    message = " ".join(result.output.split())
+    assert "plugin 'author_plugin'" in message and "ZeroDivisionError" in message
+    assert "in compute()" in message and "internal error" not in message
