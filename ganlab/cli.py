@@ -152,7 +152,7 @@ def _register_plugin_commands(argv: Sequence[str]) -> None:
         loaded = load_plugins(local, disabled=disabled)
     except GanlabError:
         return  # reported again, properly, by the command itself
-    _startup_records.extend(loaded.records)
+    _startup_records[:] = loaded.records
     for impl in loaded.manager.hook.register_commands.get_hookimpls():
         try:
             impl.function(cli=cli)
