@@ -166,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     quiet_tensorflow()
     _register_core_commands()
-    if "--version" not in args:  # the version needs no plugin
+    if args[:1] != ["--version"]:  # the version needs no plugin
         _register_plugin_commands(args)
     cli.main(args=args, prog_name="ganlab")
 
