@@ -74,7 +74,7 @@ def blamed_on(role: Role, doing: str) -> Iterator[None]:
 
 def check_experiment(experiment: Experiment, registry: Registry, dataset: Any,
                      generator: Any, discriminator: Any, loss: Any, latent_dim: int,
-                     gradients: bool = True) -> None:
+                     losses: bool = True) -> None:
     """Every contract check, in order; the first broken contract raises.
 
     Args:
@@ -87,8 +87,9 @@ def check_experiment(experiment: Experiment, registry: Registry, dataset: Any,
         discriminator: The built discriminator.
         loss: The paired loss.
         latent_dim: The generator's latent size.
-        gradients: Also check that each loss has gradients for its network
-            (off where the models are replicated across devices).
+        losses: Also try the losses (values and gradients). Off where the
+            models are replicated: the losses call the networks in training
+            mode, and synchronized batch norm must not run outside a step.
 
     Raises:
         PluginError: A component broke its contract; the message names the
@@ -103,11 +104,10 @@ def check_experiment(experiment: Experiment, registry: Registry, dataset: Any,
 
         real = tf.zeros((SAMPLE_BATCH, *generator.output_shape[1:]), tf.float32)
     with kept_state(generator, discriminator):
-        fake, latents = check_generator_output(generator, latent_dim, real, roles["generator"])
+        _, latents = check_generator_output(generator, latent_dim, real, roles["generator"])
         check_discriminator_output(discriminator, real, roles["discriminator"])
-        check_loss_values(loss, generator, discriminator, real, latents, roles["loss"],
-                          gradients=gradients)
-    del fake
+        if losses:
+            check_loss_values(loss, generator, discriminator, real, latents, roles["loss"])
 
 
 def check_dataset_sample(dataset: Any, role: Role, batch: int = SAMPLE_BATCH) -> Any:

@@ -724,7 +724,7 @@ def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str
     state, restored = restore_checkpoint(session, echo)
     check_experiment(experiment, registry, session.dataset, session.gan.generator,
                      session.gan.discriminator, session.trainer.loss, session.trainer.latent_dim,
-                     gradients=session.strategy.num_replicas_in_sync == 1)
+                     losses=session.strategy.num_replicas_in_sync == 1)
     if resuming and restored is None:
         echo(f"{session.run_dir.root} holds no checkpoint yet: starting from epoch 1.")
     if cluster.is_chief:
