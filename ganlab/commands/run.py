@@ -112,7 +112,10 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
     dataset = build_dataset(experiment, loaded.registry)
     where = dataset_location(dataset)
     if dataset.is_prepared():
-        data = f"ready: {where} ({dataset.num_examples()} images)"
+        folder = getattr(dataset, "tfrecords", None)
+        ready = (f"TFRecords ready in {folder}" if folder is not None
+                 else f"ready: {describe_dataset(dataset)}")
+        data = f"{ready} ({dataset.num_examples()} images)"
     elif source_available(dataset):
         data = (f"not prepared yet ({where}); raw data found ({describe_dataset(dataset)}): "
                 "'ganlab run' will prepare it")
