@@ -4,7 +4,12 @@ The public API for plugin authors:
 
 - :data:`hookimpl` marks hook implementations (see :mod:`ganlab.hookspecs`).
 - :class:`Architecture`, :class:`GANLoss`, :class:`LossInputs`,
-  :class:`RunContext`: the component contracts (:mod:`ganlab.contracts`).
+  :class:`RunContext`, :class:`Dataset`: the component contracts
+  (:mod:`ganlab.contracts`).
+- :class:`GAN`: the model callbacks see as ``self.model`` (imported, with
+  TensorFlow, on first use).
+- :mod:`ganlab.params`: parameter checks for component factories.
+- :mod:`ganlab.testing`: contract checkers and pytest fixtures for plugin tests.
 - :mod:`ganlab.data`: the TFRecord format and the dataset base class.
 - :mod:`ganlab.images`: image grids, PNG and GIF writing.
 - :mod:`ganlab.latents`: latent sampling and interpolation.
@@ -12,16 +17,20 @@ The public API for plugin authors:
 Importing ``ganlab`` loads no plugin and no TensorFlow.
 """
 
-from ganlab.contracts import Architecture, GANLoss, LossInputs, Metric, RunContext
+from typing import Any
+
+from ganlab.contracts import Architecture, Dataset, GANLoss, LossInputs, Metric, RunContext
 from ganlab.errors import ConfigError, DataError, GanlabError, PluginError
 from ganlab.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GAN",
     "Architecture",
     "ConfigError",
     "DataError",
+    "Dataset",
     "GANLoss",
     "GanlabError",
     "LossInputs",
@@ -31,3 +40,12 @@ __all__ = [
     "__version__",
     "hookimpl",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``ganlab.GAN`` imports the engine (and TensorFlow) only when first used."""
+    if name == "GAN":
+        from ganlab.engine.trainer import GAN
+
+        return GAN
+    raise AttributeError(f"module 'ganlab' has no attribute {name!r}")

@@ -7,6 +7,7 @@ non-zero exit (``--debug`` re-raises with the traceback).
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -18,9 +19,14 @@ import click
 
 from ganlab import __version__
 from ganlab.errors import GanlabError
-from ganlab.plugins import LoadedPlugins, load_plugins, plugin_warnings
+from ganlab.plugins import LoadedPlugins, PluginRecord, load_plugins, plugin_warnings
 
 INTERNAL_ERROR_EXIT = 70
+#: The modules of ``ganlab.commands`` whose ``COMMANDS`` list the core adds. Each is
+#: imported at start-up for ``--help``, so none may import TensorFlow at module level.
+CORE_COMMAND_MODULES: tuple[str, ...] = ("run", "plugins", "data", "new_plugin", "evaluate")
+#: Plugins loaded at start-up to add their commands (kept to blame errors on them).
+_startup_records: list[PluginRecord] = []
 
 
 @dataclass
@@ -41,6 +47,18 @@ class CliState:
                 local, disabled=self.disabled, base_dir=base_dir, strict=self.strict_plugins
             )
         return self._loaded[local]
+
+    def load_for_experiment(self, experiment: Any) -> LoadedPlugins:
+        """The plugins ``experiment`` needs, after checking its ``requires:`` (before any work).
+
+        Raises:
+            PluginError: A required plugin distribution is missing or too old.
+
+        """
+        from ganlab.requirements import check_requirements
+
+        check_requirements(experiment.config.get("requires") or [])
+        return self.load_and_warn(experiment.config["plugins"], experiment.base_dir)
 
     def load_and_warn(
         self, extra: Sequence[str] = (), base_dir: Path | None = None
@@ -78,6 +96,10 @@ class GanlabGroup(click.Group):
         except Exception as exc:
             if debug:
                 raise
+            blamed = _blame_plugin(ctx, exc)
+            if blamed is not None:
+                click.echo(fail_message(str(blamed)), err=True)
+                ctx.exit(blamed.exit_code)
             click.echo(
                 fail_message(
                     f"internal error {type(exc).__name__}: {exc}. This is a bug in ganlab or "
@@ -103,10 +125,21 @@ def cli(ctx: click.Context, plugins: tuple[str, ...], disabled: tuple[str, ...],
     ctx.obj = CliState(list(plugins), list(disabled), strict_plugins, debug)
 
 
-def _register_core_commands() -> None:
-    from ganlab.commands import data, evaluate, plugins, run
+def _blame_plugin(ctx: click.Context, exc: Exception) -> GanlabError | None:
+    """A :class:`PluginError` naming the plugin whose code raised ``exc``, if one did."""
+    from ganlab.blame import plugin_error_for
 
-    for module in (run, plugins, data, evaluate):
+    records = list(_startup_records)
+    state = ctx.obj
+    if isinstance(state, CliState):
+        for loaded in state._loaded.values():
+            records += loaded.records
+    return plugin_error_for(exc, records)
+
+
+def _register_core_commands() -> None:
+    for name in CORE_COMMAND_MODULES:
+        module = importlib.import_module(f"ganlab.commands.{name}")
         for command in module.COMMANDS:
             cli.add_command(command)
 
@@ -119,6 +152,7 @@ def _register_plugin_commands(argv: Sequence[str]) -> None:
         loaded = load_plugins(local, disabled=disabled)
     except GanlabError:
         return  # reported again, properly, by the command itself
+    _startup_records[:] = loaded.records
     for impl in loaded.manager.hook.register_commands.get_hookimpls():
         try:
             impl.function(cli=cli)
@@ -130,8 +164,20 @@ def _register_plugin_commands(argv: Sequence[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``ganlab`` script."""
     args = list(sys.argv[1:] if argv is None else argv)
-    # TensorFlow's C++ start-up chatter hides ganlab's own messages.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow()
     _register_core_commands()
-    _register_plugin_commands(args)
+    if args[:1] != ["--version"]:  # the version needs no plugin
+        _register_plugin_commands(args)
     cli.main(args=args, prog_name="ganlab")
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's start-up chatter (CUDA probing on a CPU machine) out of the output.
+
+    Done before TensorFlow is imported, which ganlab does only inside the
+    commands that need it. ``GANLAB_TF_LOG=1`` shows everything again.
+    """
+    from ganlab import quiet
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet.install()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, GanlabError, PluginError
 from ganlab.experiment import Experiment, check_params, raise_if_problems
 from ganlab.registry import Registry
 from ganlab.schema import Problem
@@ -76,6 +76,25 @@ def build_architectures(experiment: Experiment, registry: Registry,
         if not hasattr(arch, f"build_{path}"):
             raise ConfigError(f"The architecture chosen for the {path} has no build_{path}().")
     return g_arch, d_arch
+
+
+def build_networks(experiment: Experiment, registry: Registry, g_arch: Any, d_arch: Any
+                   ) -> tuple[Any, Any]:
+    """``build_generator()`` and ``build_discriminator()``, errors blamed on their plugin."""
+    built = []
+    for arch, role, block in ((g_arch, "generator", experiment.generator_block()),
+                              (d_arch, "discriminator", experiment.discriminator_block())):
+        try:
+            built.append(getattr(arch, f"build_{role}")())
+        except GanlabError:
+            raise
+        except Exception as exc:
+            component = registry.resolve("architecture", block["name"])
+            raise PluginError(
+                f"The architecture '{component.name}' from {component.provider} raised "
+                f"{type(exc).__name__}: {exc} in build_{role}(). Check its params; --debug "
+                "shows the traceback.") from exc
+    return built[0], built[1]
 
 
 def build_loss(experiment: Experiment, registry: Registry) -> Any:

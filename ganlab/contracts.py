@@ -2,6 +2,10 @@
 
 These are the types a plugin author implements or receives. They import no
 TensorFlow so that plugins can be inspected cheaply; tensors are typed ``Any``.
+
+The functions at the end are how the core uses a dataset: only through the
+:class:`Dataset` contract, plus the extras of the core's own
+:class:`ganlab.data.TFRecordImageDataset` when a dataset is one.
 """
 
 from __future__ import annotations
@@ -12,6 +16,84 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 LATENT_DISTRIBUTIONS = ("normal", "uniform")
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """A dataset, as returned by a dataset factory (``factory(**params)``).
+
+    This is the whole contract the core relies on. Datasets stored as
+    TFRecords subclass :class:`ganlab.data.TFRecordImageDataset` (which
+    implements all of it); synthetic or in-memory datasets subclass
+    :class:`ganlab.data.InMemoryDataset`, or implement these five members
+    directly.
+
+    Attributes:
+        image_shape: ``(height, width, channels)`` of every image ``load`` yields.
+
+    """
+
+    image_shape: tuple[int, int, int]
+
+    def prepare(self, *, workers: int | None = None, overwrite: bool = False) -> Any:
+        """Make the data loadable (write files, download nothing); a no-op when it is.
+
+        Returns a :class:`ganlab.data.PrepareReport`, or ``None`` when there
+        is nothing to report.
+        """
+
+    def is_prepared(self) -> bool:
+        """Whether ``load`` works now, without ``prepare``."""
+
+    def num_examples(self, split: str | None = None) -> int:
+        """Number of images in ``split`` (default: the training split)."""
+
+    def load(self, split: str | None = None) -> Any:
+        """An unbatched ``tf.data.Dataset`` of float32 images in [-1, 1].
+
+        Each element has the static shape ``image_shape``. The order must be
+        the same on every call (the engine shuffles); ``split=None`` is the
+        training split.
+        """
+
+
+def describe_dataset(dataset: Any) -> str:
+    """One line naming where a dataset's images come from, for messages."""
+    for method in ("describe", "describe_source"):
+        describe = getattr(dataset, method, None)
+        if callable(describe):
+            return str(describe())
+    return f"the {type(dataset).__name__} dataset"
+
+
+def dataset_location(dataset: Any) -> str:
+    """The folder of a TFRecord dataset's files, else its description."""
+    folder = getattr(dataset, "tfrecords", None)
+    return f"the TFRecords in {folder}" if folder is not None else describe_dataset(dataset)
+
+
+def source_available(dataset: Any) -> bool:
+    """Whether ``prepare`` can find the raw data (datasets that say nothing: yes)."""
+    available = getattr(dataset, "source_available", None)
+    return bool(available()) if callable(available) else True
+
+
+def load_images(dataset: Any, split: str | None = None, *, fixed_order: bool = False) -> Any:
+    """``dataset.load(split)``; a TFRecord dataset is told to keep its record order fixed.
+
+    Args:
+        dataset: A :class:`Dataset`.
+        split: The split; the training split when ``None``.
+        fixed_order: Ask the core's TFRecord reader for a fixed record order
+            (it reads shards in parallel, out of order, otherwise). Other
+            datasets always yield a fixed order.
+
+    """
+    from ganlab.data import TFRecordImageDataset
+
+    if isinstance(dataset, TFRecordImageDataset):
+        return dataset.load(split, deterministic=fixed_order)
+    return dataset.load(split)
 
 
 @runtime_checkable
@@ -79,7 +161,8 @@ class RunContext:
     """What a callback can use about the current run (``self.model.run``).
 
     Attributes:
-        run_dir: The run directory (see DESIGN.md §6).
+        run_dir: The run directory (``checkpoints/``, ``samples/``, ``history.csv``,
+            ... ; see the README).
         name: The experiment name.
         config: The resolved experiment config (plain data).
         image_shape: ``(h, w, c)`` of the training images.
@@ -89,6 +172,10 @@ class RunContext:
             the sample grid draws the first cells from it.
         summary_writer: A ``tf.summary`` writer for the run's TensorBoard folder.
         seed: The experiment seed.
+        initial_epoch: Epochs already completed when this ``ganlab run`` started:
+            0 for a new run, N when it resumes from the checkpoint of epoch N.
+            Rows a callback wrote for later epochs were left by a killed run
+            and will be written again.
         extras: Room for plugins to share state across callbacks.
 
     """
@@ -102,6 +189,7 @@ class RunContext:
     latent_bank: Any
     summary_writer: Any = None
     seed: int = 0
+    initial_epoch: int = 0
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -80,6 +80,8 @@ EXPERIMENT_SCHEMA: dict[str, Field] = {
                      doc="run directory (default runs/<name>)"),
     "plugins": Field((list,), default=[], items=Field((str,)),
                      doc="local plugin modules or .py files this experiment needs"),
+    "requires": Field((list,), default=[], items=Field((str,)),
+                      doc="plugin distributions this experiment needs, e.g. ganlab-foo>=0.2"),
     "dataset": _component("the dataset"),
     "architecture": _component("generator and discriminator", required=False),
     "generator": _component("generator from another architecture", required=False),
@@ -130,7 +132,7 @@ EXPERIMENT_SCHEMA: dict[str, Field] = {
 RESUMABLE_CHANGES = ("train.epochs", "train.verbose", "train.metrics_every_n_epochs",
                      "callbacks", "metrics", "checkpoint",
                      "dataset.params.source", "dataset.params.tfrecords", "dataset.params.workers",
-                     "description", "plugins", "run_dir")
+                     "description", "plugins", "requires", "run_dir")
 
 
 @dataclass

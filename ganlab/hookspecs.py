@@ -12,7 +12,9 @@ callback and calls it once per component it provides::
 ``register(name, factory, *, description=None)`` records the component under
 ``name`` together with the plugin (and distribution) that provided it. The
 factory is only called when an experiment uses the component, with the
-``params`` block of the experiment as keyword arguments.
+``params`` block of the experiment as keyword arguments. A factory given as a
+string ``"package.module:Attribute"`` is imported only then, so that loading
+the plugin imports no TensorFlow. docs/plugins.md is the full reference.
 """
 
 from __future__ import annotations
@@ -31,22 +33,25 @@ class Register(Protocol):
     """The callback passed to every ``register_*`` hook."""
 
     def __call__(self, name: str, factory: Any, *, description: str | None = None) -> None:
-        """Record ``factory`` under ``name``."""
+        """Record ``factory`` (a callable, or ``"module:attribute"``) under ``name``."""
 
 
 @hookspec
 def register_datasets(register: Register) -> None:
     """Register dataset factories.
 
-    Contract: ``factory(**params)`` returns a :class:`ganlab.data.Dataset`:
-    an object with ``prepare(workers=None, overwrite=False)`` that turns the
-    raw files named by its params (``source``) into sharded TFRecords plus a
-    ``dataset.json`` manifest (in ``tfrecords``), ``is_prepared()``,
-    ``image_shape`` (height, width, channels) and ``load(split=None)`` that
-    returns an *unbatched* ``tf.data.Dataset`` of float32 images in [-1, 1]
-    with a static shape. The core batches, shuffles and prefetches.
-    Most plugins subclass :class:`ganlab.data.TFRecordImageDataset` and only
-    say how to list and decode their raw files.
+    Contract: ``factory(**params)`` returns a :class:`ganlab.contracts.Dataset`:
+    ``image_shape`` ``(height, width, channels)``,
+    ``prepare(*, workers=None, overwrite=False)`` (make the data loadable;
+    returns a :class:`ganlab.data.PrepareReport` or ``None``),
+    ``is_prepared()``, ``num_examples(split=None)`` and ``load(split=None)``:
+    an *unbatched* ``tf.data.Dataset`` of float32 images in [-1, 1] with the
+    static shape ``image_shape``, in the same order on every call. The core
+    batches, shuffles and prefetches, and uses nothing else. Datasets stored
+    as TFRecords subclass :class:`ganlab.data.TFRecordImageDataset` and only
+    say how to list and decode their raw files; synthetic or in-memory
+    datasets subclass :class:`ganlab.data.InMemoryDataset` (no files:
+    ``source`` is ``None``).
     """
 
 
@@ -87,8 +92,10 @@ def register_callbacks(register: Register) -> None:
     The engine drives it with the standard Keras hooks; ``self.model`` is a
     :class:`ganlab.GAN` whose ``generator``, ``discriminator`` and ``run``
     (a :class:`ganlab.RunContext`: run directory, fixed latent bank,
-    TensorBoard writer) are available from ``on_train_begin`` on. Epoch logs
-    hold ``d_loss``, ``g_loss``, ``d_real``, ``d_fake``, ``lr_g`` and ``lr_d``.
+    TensorBoard writer, ``initial_epoch``: the epochs a resumed run had
+    completed) are available from ``on_train_begin`` on. Keras numbers epochs
+    from 0. Epoch logs hold ``d_loss``, ``g_loss``, ``d_real``, ``d_fake``,
+    ``lr_g`` and ``lr_d``.
 
     Under ``train.strategy: multi_worker`` callbacks run on the chief
     (worker 0) only, which alone writes the run directory; the other workers

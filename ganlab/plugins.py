@@ -25,7 +25,7 @@ import pluggy
 
 from ganlab import hookspecs
 from ganlab.errors import PluginError
-from ganlab.registry import KIND_HOOKS, Component, Registry
+from ganlab.registry import KIND_HOOKS, Component, LazyFactory, Registry
 
 ENTRY_POINT_GROUP = "ganlab"
 DISABLE_ENV_VAR = "GANLAB_DISABLE_PLUGINS"
@@ -46,6 +46,9 @@ class PluginRecord:
         hooks: Hook names the plugin implements.
         error: Why the plugin failed to load, or ``None``.
         warnings: Problems that did not stop it loading (misspelled hooks).
+        modules: Names of the modules that hold the plugin's code: its own
+            module and those of its factories (errors raised there are blamed
+            on the plugin).
 
     """
 
@@ -57,6 +60,7 @@ class PluginRecord:
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    modules: set[str] = field(default_factory=set)
 
     @property
     def describe(self) -> str:
@@ -225,6 +229,37 @@ def load_plugins(
     return LoadedPlugins(manager=manager, records=records, registry=registry)
 
 
+def with_plugin_objects(loaded: LoadedPlugins, plugins: dict[str, object]) -> LoadedPlugins:
+    """``loaded`` plus plugin objects (modules or classes with hook implementations).
+
+    For tests: registers each object under its name, as if it were installed,
+    and returns new plugins with a registry rebuilt from all of them.
+    """
+    manager = new_plugin_manager()
+    records = []
+    for record in loaded.records:
+        plugin = loaded.manager.get_plugin(record.name)
+        if plugin is not None:
+            manager.register(plugin, name=record.name)
+        records.append(record)
+    for name, plugin in plugins.items():
+        record = PluginRecord(name=name, origin="local", target=repr(plugin))
+        records.append(record)
+        _load_one(manager, _Given(plugin), record, None)
+    return LoadedPlugins(manager=manager, records=records,
+                         registry=_build_registry(manager, records))
+
+
+@dataclass(frozen=True)
+class _Given:
+    """A loader that returns an object already in hand."""
+
+    plugin: object
+
+    def load(self) -> object:
+        return self.plugin
+
+
 def _local_name(target: str) -> str:
     return Path(target).stem if target.endswith(".py") else target
 
@@ -241,11 +276,26 @@ def _load_one(
             record.error = f"already registered as '{manager.get_name(module)}'"
             return
         manager.register(module, name=record.name)
+        record.modules.add(getattr(module, "__name__", None) or type(module).__module__)
     except Exception as exc:  # a broken plugin must never break ganlab
         record.error = f"{type(exc).__name__}: {exc}"
         return
     record.hooks = sorted(caller.name for caller in manager.get_hookcallers(module) or [])
     record.warnings = _misspelled_hooks(manager, module)
+    if not record.hooks:
+        record.warnings.append("implements no ganlab hook (no @ganlab.hookimpl function named "
+                               "register_*), so it provides nothing")
+
+
+def _note_factory_module(record: PluginRecord, factory: Any) -> None:
+    """Remember the module of a factory from the plugin's own package (for blame)."""
+    if isinstance(factory, LazyFactory):
+        module = factory.target.partition(":")[0]
+    else:
+        module = getattr(factory, "__module__", None) or ""
+    own_packages = {name.partition(".")[0] for name in record.modules}
+    if module.partition(".")[0] in own_packages - {CORE_DISTRIBUTION}:
+        record.modules.add(module)
 
 
 def _misspelled_hooks(manager: pluggy.PluginManager, plugin: object) -> list[str]:
@@ -279,8 +329,12 @@ def _call_register_hook(registry: Registry, kind: str, impl: Any, record: Plugin
     def register(name: str, factory: Any, *, description: str | None = None) -> None:
         if not isinstance(name, str) or not name or ":" in name:
             raise ValueError(f"invalid {kind} name {name!r} (a non-empty string without ':')")
+        if isinstance(factory, str):
+            factory = LazyFactory(factory, description)
+            factory.owner = f"plugin {record.describe}"
         if not callable(factory):
             raise ValueError(f"the factory for {kind} '{name}' is not callable")
+        _note_factory_module(record, factory)
         added.append(
             Component(
                 kind=kind,

@@ -8,6 +8,8 @@ can say who provides what.
 from __future__ import annotations
 
 import difflib
+import importlib
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +29,57 @@ KIND_HOOKS: dict[str, str] = {
     "metric": "register_metrics",
     "feature_extractor": "register_feature_extractors",
 }
+
+
+class LazyFactory:
+    """A factory named by ``"module:attribute"``, imported only when it is used.
+
+    Registering ``register("grid", "my_plugin.grid:SampleGrid")`` (a string
+    factory) wraps it in this class, so that loading the plugin imports
+    neither the module nor what it imports (TensorFlow, Keras). The module is
+    imported when the component is built, or when its parameters are checked
+    against the factory's signature.
+
+    Args:
+        target: ``"package.module:attribute"``.
+        description: One line for ``list-plugins``.
+
+    """
+
+    def __init__(self, target: str, description: str | None = None):
+        module, sep, attribute = target.partition(":")
+        if not sep or not module or not attribute:
+            raise ValueError(f"a lazy factory is 'package.module:attribute', got {target!r}")
+        self.target = target
+        self.__doc__ = description
+        self.owner: str | None = None  # "plugin 'x' (dist 1.0)", set when registered
+
+    def load(self) -> Callable[..., Any]:
+        """Import and return the real factory.
+
+        Raises:
+            PluginError: The module cannot be imported or lacks the attribute.
+
+        """
+        module_name, _, attribute = self.target.partition(":")
+        try:
+            return getattr(importlib.import_module(module_name), attribute)
+        except Exception as exc:
+            owner = f" of {self.owner}" if self.owner else ""
+            raise PluginError(f"The factory '{self.target}'{owner} cannot be imported: "
+                              f"{type(exc).__name__}: {exc}") from exc
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        """The real factory's signature (imports it), for the params check."""
+        return inspect.signature(self.load())
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Build the component with the real factory."""
+        return self.load()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"LazyFactory({self.target!r})"
 
 
 @dataclass(frozen=True)

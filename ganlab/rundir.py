@@ -1,7 +1,7 @@
 """The run directory: layout, single-writer lock, resolved config and metadata.
 
 The run directory is the unit of resume: running the same experiment into
-it again continues from its last checkpoint. See DESIGN.md §6 for the layout.
+it again continues from its last checkpoint.
 """
 
 from __future__ import annotations

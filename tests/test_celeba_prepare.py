@@ -137,3 +137,19 @@ def test_box_counts_from_worker_processes_add_up(tree, tmp_path):
     assert report.counts == EXPECTED["img_celeba", True]
     assert report.notes["bbox_clipped"] == 1 and report.notes["bbox_degenerate"] == 1
     assert report.notes["images_missing"] == 0
+
+
+def test_prepare_command_output_is_terse(tree, tmp_path):
+    from conftest import run_cli, write_experiment
+
+    config = {"name": "faces", "run_dir": str(tmp_path / "run"),
+              "dataset": {"name": "celeba", "params": {
+                  "source": str(tree.root), "tfrecords": str(tmp_path / "tfr"),
+                  "variant": "img_align_celeba", "image_size": SIZE, "workers": 1}},
+              "architecture": {"name": "dcgan"}, "loss": {"name": "bce"},
+              "train": {"epochs": 1, "batch_size": 2}}
+    result = run_cli(["prepare", str(write_experiment(tmp_path / "faces.yaml", config))])
+    assert result.exit_code == 0, result.output
+    assert "attribute_names: 40 (" in result.output
+    assert "Young" not in result.output  # the 40th name: listed in the manifest, not printed
+    assert len(result.output.splitlines()) < 20  # one line per split and note, no more

@@ -11,6 +11,9 @@ from typing import Any
 import click
 
 from ganlab.components import build_dataset
+from ganlab.contracts import describe_dataset
+from ganlab.data import TFRecordImageDataset
+from ganlab.errors import DataError
 from ganlab.experiment import Experiment, check_params, load_experiment, raise_if_problems
 
 #: Skipped files listed on the terminal; the manifest has them all.
@@ -35,7 +38,7 @@ def experiment_dataset(state: Any, path: str, overrides: tuple[str, ...]
 
     """
     experiment = load_experiment(path, overrides)
-    loaded = state.load_and_warn(experiment.config["plugins"], experiment.base_dir)
+    loaded = state.load_for_experiment(experiment)
     block = experiment.config["dataset"]
     component = loaded.registry.resolve("dataset", block["name"])
     raise_if_problems(experiment, check_params(component.factory, block["params"],
@@ -62,7 +65,7 @@ def prepare(state: Any, experiment_file: str, overrides: tuple[str, ...], worker
     _, dataset = experiment_dataset(state, experiment_file, overrides)
     report = _run_prepare(dataset, workers, overwrite)
     _echo_report(dataset, report)
-    if verify:
+    if verify and getattr(dataset, "tfrecords", None) is not None:
         from ganlab.data.reader import verify as verify_folder  # TensorFlow loads only here
 
         checked = verify_folder(dataset.tfrecords)
@@ -90,6 +93,9 @@ def _run_prepare(dataset: Any, workers: int | None, overwrite: bool) -> Any:
 
 
 def _echo_report(dataset: Any, report: Any) -> None:
+    if report is None:
+        click.echo(f"Prepared {describe_dataset(dataset)}: {dataset.num_examples()} images.")
+        return
     total = sum(report.counts.values())
     if report.reused:
         click.echo(f"TFRecords in {dataset.tfrecords} are already prepared with these options: "
@@ -107,7 +113,14 @@ def _echo_report(dataset: Any, report: Any) -> None:
             click.echo(f"    ... and {len(report.skipped) - SHOWN_SKIPPED} more, all listed in "
                        f"{Path(dataset.tfrecords) / 'dataset.json'}")
     for key, value in report.notes.items():
-        click.echo(f"  {key}: {value}")
+        click.echo(f"  {key}: {terse(value)}")
+
+
+def terse(value: Any, shown: int = 5) -> str:
+    """A note for the terminal: long lists as their length and first items (all in the manifest)."""
+    if isinstance(value, (list, tuple)) and len(value) > shown:
+        return f"{len(value)} ({', '.join(map(str, value[:shown]))}, ...)"
+    return str(value)
 
 
 # -- inspect ------------------------------------------------------------------------------------
@@ -127,9 +140,11 @@ def inspect(state: Any, experiment_file: str, overrides: tuple[str, ...], split:
             num: int, out: str | None, seed: int) -> None:
     """Show the manifest of EXPERIMENT_FILE's TFRecords and a grid of real images."""
     experiment, dataset = experiment_dataset(state, experiment_file, overrides)
-    manifest = dataset.manifest()
-    _echo_manifest(dataset, manifest)
-    split = split or dataset.default_split
+    if isinstance(dataset, TFRecordImageDataset):
+        _echo_manifest(dataset, dataset.manifest())
+    else:
+        click.echo(f"Dataset: {describe_dataset(dataset)}")
+    split = split or getattr(dataset, "default_split", None) or "train"
     started = time.monotonic()
     images, labels = _sample(dataset, split, num, seed)
     from ganlab.images import save_png, tile
@@ -164,13 +179,20 @@ def _echo_manifest(dataset: Any, manifest: Mapping[str, Any]) -> None:
         click.echo(f"  {name}: {info['count']} images in {shards} shard{'s' * (shards != 1)}")
     click.echo(f"  skipped: {manifest.get('skipped_count', 0)}")
     for key, value in (manifest.get("notes") or {}).items():
-        click.echo(f"  {key}: {value}")
+        click.echo(f"  {key}: {terse(value)}")
 
 
 def _sample(dataset: Any, split: str, num: int, seed: int) -> tuple[Any, list[int]]:
     """``num`` images (float32, [-1, 1]) and labels of ``split``, picked by a seeded shuffle."""
     import numpy as np
 
+    if not isinstance(dataset, TFRecordImageDataset):
+        picked = dataset.load(split).shuffle(max(1, min(dataset.num_examples(split), 10_000)),
+                                             seed=seed).take(num)
+        images = [image.numpy() for image in picked]
+        if not images:
+            raise DataError(f"The '{split}' split of {describe_dataset(dataset)} holds no images.")
+        return np.stack(images), []
     records = dataset.load(split, with_metadata=True, deterministic=True)
     # A shuffle, not the first images: sources are often sorted (by class, by id).
     buffer = max(1, min(dataset.num_examples(split), 10_000))
@@ -179,8 +201,6 @@ def _sample(dataset: Any, split: str, num: int, seed: int) -> tuple[Any, list[in
         images.append(example["image"].numpy())
         labels.append(int(example["label"].numpy()))
     if not images:
-        from ganlab.errors import DataError
-
         raise DataError(f"The '{split}' split of {dataset.tfrecords} holds no images.")
     return np.stack(images), labels
 

@@ -12,12 +12,30 @@ from ganlab.plugins import LoadedPlugins
 def _plugin_rows(loaded: LoadedPlugins) -> list[list[str]]:
     rows = []
     for record in loaded.records:
-        status = f"ERROR: {record.error}" if record.error else "ok"
-        if record.warnings:
-            status += "; " + "; ".join(record.warnings)
+        if record.error:
+            status = "ERROR: " + "; ".join([record.error, *record.warnings])
+        elif record.warnings:
+            status = "WARNING: " + "; ".join(record.warnings)
+        else:
+            status = "ok"
         rows.append([record.name, record.origin, record.distribution or record.target,
                      record.version or "-", ", ".join(record.hooks) or "-", status])
     return rows
+
+
+def plugin_commands(loaded: LoadedPlugins) -> list[tuple[str, str, str]]:
+    """``(command, plugin, description)`` of every command the plugins add to the CLI."""
+    found = []
+    for impl in loaded.manager.hook.register_commands.get_hookimpls():
+        group = click.Group()
+        try:
+            impl.function(cli=group)
+        except Exception as exc:  # reported as a warning at start-up already
+            found.append(("?", impl.plugin_name, f"register_commands raised {exc!r}"))
+            continue
+        found += [(name, impl.plugin_name, command.get_short_help_str(60))
+                  for name, command in sorted(group.commands.items())]
+    return found
 
 
 def _format_table(header: list[str], rows: list[list[str]]) -> str:
@@ -31,14 +49,28 @@ def _format_table(header: list[str], rows: list[list[str]]) -> str:
 @click.command("list-plugins")
 @click.option("--components", is_flag=True, help="Also list what each plugin provides.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--requirements", "run_dir", type=click.Path(file_okay=False), default=None,
+              metavar="RUN_DIR", help="Print the pins (name==version) of the plugin "
+                                      "distributions RUN_DIR was trained with, for pip.")
 @click.pass_obj
-def list_plugins(state: object, components: bool, as_json: bool) -> None:
+def list_plugins(state: object, components: bool, as_json: bool, run_dir: str | None) -> None:
     """Show every plugin (built-in, installed, local), its hooks and its status."""
+    if run_dir is not None:
+        from pathlib import Path
+
+        from ganlab.requirements import run_pins
+
+        click.echo("\n".join(run_pins(Path(run_dir))))
+        return
     loaded = state.load()  # type: ignore[attr-defined]
     if as_json:
         data = loaded.provenance()
         if not components:
             data.pop("components")
+        else:
+            data["components"] += [
+                {"kind": "command", "name": name, "description": description, "plugin": plugin}
+                for name, plugin, description in plugin_commands(loaded)]
         click.echo(json.dumps(data, indent=2))
         return
     header = ["plugin", "origin", "distribution", "version", "hooks", "status"]
@@ -46,6 +78,8 @@ def list_plugins(state: object, components: bool, as_json: bool) -> None:
     if components:
         rows = [[c.kind, c.name, c.plugin, c.description or ""]
                 for c in sorted(loaded.registry.components(), key=lambda c: (c.kind, c.name))]
+        rows += [["command", name, plugin, description]
+                 for name, plugin, description in plugin_commands(loaded)]
         click.echo("")
         click.echo(_format_table(["kind", "name", "plugin", "description"], rows))
 

@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from ganlab.components import build_callbacks, build_dataset, build_loss, check_components
+from ganlab.components import (
+    build_callbacks,
+    build_dataset,
+    build_loss,
+    build_metrics,
+    check_components,
+)
+from ganlab.contracts import dataset_location, describe_dataset, source_available
 from ganlab.errors import ConfigError, DataError
 from ganlab.experiment import Experiment, load_experiment
 from ganlab.plugins import LoadedPlugins
@@ -21,7 +28,7 @@ def load_for_command(state: Any, path: str, overrides: tuple[str, ...]
                      ) -> tuple[Experiment, LoadedPlugins]:
     """The validated experiment and the plugins it needs (warning about broken ones)."""
     experiment = load_experiment(path, overrides)
-    loaded = state.load_and_warn(experiment.config["plugins"], experiment.base_dir)
+    loaded = state.load_for_experiment(experiment)
     return experiment, loaded
 
 
@@ -103,26 +110,37 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
     experiment, loaded = load_for_command(state, experiment_file, overrides)
     check_components(experiment, loaded.registry)
     dataset = build_dataset(experiment, loaded.registry)
+    where = dataset_location(dataset)
     if dataset.is_prepared():
-        data = f"TFRecords ready in {dataset.tfrecords} ({dataset.num_examples()} images)"
-    elif dataset.source_available():
-        data = (f"TFRecords not prepared yet; raw data found ({dataset.describe_source()}): "
-                "'ganlab run' will prepare them")
+        folder = getattr(dataset, "tfrecords", None)
+        ready = (f"TFRecords ready in {folder}" if folder is not None
+                 else f"ready: {describe_dataset(dataset)}")
+        data = f"{ready} ({dataset.num_examples()} images)"
+    elif source_available(dataset):
+        data = (f"not prepared yet ({where}); raw data found ({describe_dataset(dataset)}): "
+                "'ganlab run' will prepare it")
     else:
-        raise DataError(f"No finished TFRecords in {dataset.tfrecords} and no raw data "
-                        f"({dataset.describe_source()}). Put the raw files there or use "
+        raise DataError(f"No prepared data ({where}) and no raw data "
+                        f"({describe_dataset(dataset)}). Put the raw files there or use "
                         "--set dataset.params.source=PATH.")
-    from ganlab.engine.runner import build_models  # TensorFlow loads only here
+    from ganlab.checks import check_experiment  # TensorFlow loads only here
+    from ganlab.engine.runner import build_models
 
     generator, discriminator, latent_dim, distribution = build_models(
         experiment, loaded.registry, tuple(dataset.image_shape))
-    build_loss(experiment, loaded.registry)  # factories run too: their errors show now
+    loss = build_loss(experiment, loaded.registry)  # factories run too: their errors show now
     build_callbacks(experiment, loaded.registry)
+    build_metrics(experiment, loaded.registry)
+    check_experiment(experiment, loaded.registry, dataset if dataset.is_prepared() else None,
+                     generator, discriminator, loss, latent_dim)
     click.echo(f"{experiment.path}: OK")
     click.echo(f"  data: {data}")
     click.echo(f"  images: {tuple(dataset.image_shape)}; latent: {latent_dim} "
                f"({distribution}); generator {generator.count_params():,} params, "
                f"discriminator {discriminator.count_params():,} params")
+    checked = "dataset sample, " if dataset.is_prepared() else ""
+    click.echo(f"  contracts: {checked}generator and discriminator outputs, losses and their "
+               "gradients OK")
     click.echo(f"  run directory: {experiment.run_dir()}")
 
 

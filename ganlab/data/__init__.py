@@ -1,5 +1,7 @@
 """ganlab's dataset contract and its one on-disk format (sharded TFRecords + manifest)."""
 
 from ganlab.data.base import ImageExample, PrepareReport, SkipExample, TFRecordImageDataset
+from ganlab.data.memory import InMemoryDataset
 
-__all__ = ["ImageExample", "PrepareReport", "SkipExample", "TFRecordImageDataset"]
+__all__ = ["ImageExample", "InMemoryDataset", "PrepareReport", "SkipExample",
+           "TFRecordImageDataset"]

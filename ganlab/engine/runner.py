@@ -16,15 +16,23 @@ import tensorflow as tf
 import yaml
 
 from ganlab import __version__
+from ganlab.checks import check_experiment
 from ganlab.components import (
     build_architectures,
     build_callbacks,
     build_dataset,
     build_loss,
     build_metrics,
+    build_networks,
     check_components,
 )
-from ganlab.contracts import RunContext
+from ganlab.contracts import (
+    RunContext,
+    dataset_location,
+    describe_dataset,
+    load_images,
+    source_available,
+)
 from ganlab.engine import faults
 from ganlab.engine.branch import BranchSource, start_branch
 from ganlab.engine.callbacks import HistoryCSV, MetricsCallback, TensorBoardScalars
@@ -115,18 +123,21 @@ class Session:
 
 # -- the data ------------------------------------------------------------------------------------
 def ensure_prepared(dataset: Any, echo: Echo) -> None:
-    """Prepare the TFRecords if missing and the raw source is there; else say what to do."""
+    """Prepare the data if needed and the raw source is there; else say what to do."""
     if dataset.is_prepared():
         return
-    if not dataset.source_available():
+    where = dataset_location(dataset)
+    if not source_available(dataset):
         raise DataError(
-            f"No finished TFRecords in {dataset.tfrecords} and the raw data is not where the "
-            f"experiment says ({dataset.describe_source()}). Put the raw files there or point "
+            f"No prepared data ({where}) and the raw data is not where the "
+            f"experiment says ({describe_dataset(dataset)}). Put the raw files there or point "
             "the experiment at them with --set dataset.params.source=PATH, then run "
             "'ganlab prepare EXPERIMENT.yaml' (or 'ganlab run', which prepares automatically)."
         )
-    echo(f"Preparing TFRecords in {dataset.tfrecords} from {dataset.describe_source()} ...")
+    echo(f"Preparing {where} from {describe_dataset(dataset)} ...")
     report = dataset.prepare()
+    if report is None:
+        return
     counts = ", ".join(f"{split}: {count}" for split, count in report.counts.items())
     echo(f"Prepared {counts} in {report.seconds:.1f} s"
          + (f"; skipped {len(report.skipped)} unreadable files" if report.skipped else "") + ".")
@@ -144,7 +155,7 @@ def training_images(dataset: Any, config: dict[str, Any], fixed_order: bool = Fa
 
     """
     count = dataset.num_examples()
-    images = dataset.load(deterministic=config["train"]["deterministic"] or fixed_order)
+    images = load_images(dataset, fixed_order=config["train"]["deterministic"] or fixed_order)
     cache = config["train"]["cache"]
     if cache is None:
         height, width, channels = dataset.image_shape
@@ -177,14 +188,15 @@ def build_models(experiment: Experiment, registry: Registry, image_shape: tuple[
                  ) -> tuple[keras.Model, keras.Model, int, str]:
     """Generator, discriminator, latent size and prior; shapes checked."""
     g_arch, d_arch = build_architectures(experiment, registry, image_shape)
-    generator = g_arch.build_generator()
-    discriminator = d_arch.build_discriminator()
+    generator, discriminator = build_networks(experiment, registry, g_arch, d_arch)
     latent_dim = int(g_arch.latent_dim)
     distribution = check_distribution(g_arch.latent_distribution)
     produced = tuple(generator.output_shape[1:])
     if produced != tuple(image_shape):
+        provider = registry.resolve("architecture", experiment.generator_block()["name"]).provider
         raise ConfigError(
-            f"The generator of '{experiment.generator_block()['name']}' produces images of "
+            f"The generator of '{experiment.generator_block()['name']}' from {provider} "
+            "produces images of "
             f"shape {produced} but the dataset's images are {tuple(image_shape)}: set the "
             "architecture's params to match the dataset (image size and channels).")
     return generator, discriminator, latent_dim, distribution
@@ -215,7 +227,7 @@ def prepared_dataset(experiment: Experiment, registry: Registry, cluster: Cluste
     cluster.chief_first(lambda: ensure_prepared(dataset, echo), "preparing the data")
     if not cluster.is_chief and not dataset.is_prepared():
         raise DataError(
-            f"The chief prepared the TFRecords in {dataset.tfrecords}, but {cluster.label()} "
+            f"The chief prepared {dataset_location(dataset)}, but {cluster.label()} "
             "cannot see them there: multi-worker training needs the data and the run "
             "directory on a filesystem every worker mounts at the same path.")
     return dataset
@@ -552,6 +564,8 @@ def data_read_error(dataset: Any, error: Exception) -> DataError | None:
     """A message naming the bad shard when ``error`` came from damaged TFRecords."""
     from ganlab.data.reader import verify
 
+    if getattr(dataset, "tfrecords", None) is None:
+        return None
     try:
         verify(dataset.tfrecords)
     except DataError as found:
@@ -596,6 +610,7 @@ def train(session: Session, state: LoopState, plugin_callbacks: list[Any], echo:
     chief = session.cluster.is_chief
     writer = tf.summary.create_file_writer(str(session.run_dir.tensorboard)) if chief else None
     session.gan.run = make_context(session, writer)
+    session.gan.run.initial_epoch = state.epoch
     chosen = []
     if chief:
         chosen = plugin_callbacks + core_callbacks(session, state, writer, metrics or [])
@@ -709,6 +724,9 @@ def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str
                 echo: Echo, resuming: bool, cluster: Cluster) -> RunResult:
     session = build_session(experiment, registry, echo, cluster)
     state, restored = restore_checkpoint(session, echo)
+    check_experiment(experiment, registry, session.dataset, session.gan.generator,
+                     session.gan.discriminator, session.trainer.loss, session.trainer.latent_dim,
+                     losses=session.strategy.num_replicas_in_sync == 1)
     if resuming and restored is None:
         echo(f"{session.run_dir.root} holds no checkpoint yet: starting from epoch 1.")
     if cluster.is_chief:

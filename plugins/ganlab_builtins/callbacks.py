@@ -1,88 +1,18 @@
-"""Built-in per-epoch image callbacks: the fixed-latent sample grid."""
+"""Built-in per-epoch image callbacks: the fixed-latent sample grid.
+
+Registration imports nothing heavy: the callback class lives in
+:mod:`ganlab_builtins.sample_grid`, imported when an experiment uses it.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import keras
-import numpy as np
-import tensorflow as tf
-
 from ganlab import hookimpl
-from ganlab.errors import ConfigError
-from ganlab.images import save_gif, save_png, tile
-
-
-class SampleGrid(keras.callbacks.Callback):
-    """Every N epochs, a grid from the same fixed latents (the run's bank).
-
-    Writes ``samples/epoch_XXXX.png``, a TensorBoard image, and at the end of
-    training ``samples/progress.gif`` from all the epoch grids, so one sees
-    the generator learn the same faces/digits over time.
-
-    Args:
-        every_n_epochs: Period in epochs.
-        rows: Grid rows.
-        num: Number of images (the first ``num`` latents of the bank;
-            default ``rows * rows``).
-        gif: Write ``progress.gif`` at the end of training.
-        gif_ms: Milliseconds per GIF frame.
-
-    """
-
-    def __init__(self, every_n_epochs: int = 1, rows: int = 8, num: int | None = None,
-                 gif: bool = True, gif_ms: int = 300):
-        super().__init__()
-        if every_n_epochs < 1 or rows < 1:
-            raise ValueError("every_n_epochs and rows must be >= 1")
-        self.every_n_epochs = every_n_epochs
-        self.rows = rows
-        self.num = num if num is not None else rows * rows
-        if self.num < 1:
-            raise ValueError("num must be >= 1")
-        self.gif = gif
-        self.gif_ms = gif_ms
-
-    def _latents(self) -> np.ndarray:
-        bank = self.model.run.latent_bank
-        if self.num > len(bank):
-            raise ConfigError(f"sample_grid wants {self.num} images but latents.bank_size is "
-                              f"{len(bank)}: raise latents.bank_size or lower the callback's "
-                              "num/rows.")
-        return bank[: self.num]
-
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        """Check the bank is large enough before the first epoch runs."""
-        self._latents()
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        """Render the grid for epochs that fall on the period."""
-        if (epoch + 1) % self.every_n_epochs:
-            return
-        images = np.asarray(self.model.generator(self._latents(), training=False))
-        grid = tile(images, rows=min(self.rows, self.num))
-        save_png(grid, self.model.run.samples_dir / f"epoch_{epoch + 1:04d}.png")
-        writer = self.model.run.summary_writer
-        if writer is not None:
-            with writer.as_default(step=epoch + 1):
-                tf.summary.image("samples", grid[None, ...], max_outputs=1)
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        """Assemble ``progress.gif`` from every epoch grid written so far."""
-        if not self.gif:
-            return
-        frames = sorted(Path(self.model.run.samples_dir).glob("epoch_*.png"))
-        if frames:
-            from PIL import Image
-
-            pictures = [Image.open(frame).copy() for frame in frames]
-            save_gif(pictures, self.model.run.samples_dir / "progress.gif",
-                     duration_ms=self.gif_ms)
 
 
 @hookimpl
 def register_callbacks(register: Any) -> None:
     """The built-in image callbacks."""
-    register("sample_grid", SampleGrid,
+    register("sample_grid", "ganlab_builtins.sample_grid:SampleGrid",
              description="Fixed-latent sample grid every N epochs (PNG, TensorBoard, GIF)")

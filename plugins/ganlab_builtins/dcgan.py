@@ -56,7 +56,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ganlab import hookimpl
+from ganlab import hookimpl, params
 from ganlab.contracts import LATENT_DISTRIBUTIONS
 
 if TYPE_CHECKING:  # keras is imported lazily: loading the plugin must stay cheap.
@@ -137,23 +137,23 @@ class DCGAN:
         discriminator_norm: str = "batch",
     ) -> None:
         self.image_shape = _check_image_shape(image_shape)
-        self.latent_dim = _positive_int("latent_dim", latent_dim)
-        self.base_filters = _positive_int("base_filters", base_filters)
-        self.generator_filters = _positive_int(
+        self.latent_dim = params.positive_int("latent_dim", latent_dim)
+        self.base_filters = params.positive_int("base_filters", base_filters)
+        self.generator_filters = params.positive_int(
             "generator_filters", base_filters if generator_filters is None else generator_filters)
-        self.discriminator_filters = _positive_int(
+        self.discriminator_filters = params.positive_int(
             "discriminator_filters",
             base_filters if discriminator_filters is None else discriminator_filters)
-        self.kernel_size = _choice("kernel_size", _positive_int("kernel_size", kernel_size),
-                                   KERNEL_SIZES)
-        self.latent_distribution = _choice(
+        self.kernel_size = params.choice(
+            "kernel_size", params.positive_int("kernel_size", kernel_size), KERNEL_SIZES)
+        self.latent_distribution = params.choice(
             "latent_distribution", latent_distribution, LATENT_DISTRIBUTIONS)
-        self.batchnorm_momentum = _fraction("batchnorm_momentum", batchnorm_momentum)
-        self.batchnorm_epsilon = _positive_float("batchnorm_epsilon", batchnorm_epsilon)
+        self.batchnorm_momentum = params.fraction("batchnorm_momentum", batchnorm_momentum)
+        self.batchnorm_epsilon = params.positive_number("batchnorm_epsilon", batchnorm_epsilon)
         if not isinstance(synchronized_bn, bool):
             raise TypeError(f"synchronized_bn must be true or false, got {synchronized_bn!r}")
         self.synchronized_bn = synchronized_bn
-        self.discriminator_norm = _choice(
+        self.discriminator_norm = params.choice(
             "discriminator_norm", discriminator_norm, NORMALIZATIONS)
 
     def __repr__(self) -> str:
@@ -270,37 +270,6 @@ def _check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
     if channels not in CHANNELS:
         raise ValueError(f"DCGAN supports 1 (gray) or 3 (RGB) image channels, got {channels}")
     return height, width, channels
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return value
-
-
-def _positive_float(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return float(value)
-
-
-def _fraction(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return float(value)
-
-
-def _choice(name: str, value: Any, allowed: Sequence[Any]) -> Any:
-    if value not in allowed or isinstance(value, bool):
-        options = ", ".join(repr(a) for a in allowed)
-        raise ValueError(f"{name} must be one of {options}, got {value!r}")
-    return value
 
 
 @hookimpl

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ganlab import LossInputs, hookimpl
+from ganlab import LossInputs, hookimpl, params
 
 # tensorflow is imported inside the functions: loading the plugin (for
 # ``ganlab list-plugins``) must not pay for a TensorFlow import.
@@ -50,12 +50,6 @@ def _mean_sigmoid_cross_entropy(logits: Any, label: float) -> Any:
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    return float(value)
-
-
 class BCELoss:
     """Sigmoid cross-entropy with the non-saturating generator loss.
 
@@ -81,7 +75,7 @@ class BCELoss:
     """
 
     def __init__(self, real_label_smoothing: float = 1.0) -> None:
-        value = _number("real_label_smoothing", real_label_smoothing)
+        value = params.number("real_label_smoothing", real_label_smoothing)
         if not 0.5 < value <= 1.0:
             raise ValueError(
                 "real_label_smoothing is the target label for real images, in (0.5, 1] "
@@ -143,9 +137,9 @@ class LeastSquaresLoss:
     """
 
     def __init__(self, a: float = 0.0, b: float = 1.0, c: float = 1.0) -> None:
-        self.a = _number("a", a)
-        self.b = _number("b", b)
-        self.c = _number("c", c)
+        self.a = params.number("a", a)
+        self.b = params.number("b", b)
+        self.c = params.number("c", c)
         if self.a == self.b:
             raise ValueError(f"the fake label a and the real label b must differ, got {a} and {b}")
 
@@ -211,7 +205,7 @@ class WassersteinGPLoss:
     """
 
     def __init__(self, gp_weight: float = 10.0) -> None:
-        self.gp_weight = _number("gp_weight", gp_weight)
+        self.gp_weight = params.number("gp_weight", gp_weight)
         if self.gp_weight < 0:
             raise ValueError(f"gp_weight must be >= 0, got {gp_weight}")
 

@@ -1,0 +1,243 @@
+"""Contract checks: the components of an experiment are tried on one small batch.
+
+``ganlab validate`` runs them, and the engine runs them once before the
+first training step, so that a plugin that breaks its contract is named
+(component, plugin, distribution) before any training instead of failing
+silently or deep inside a compiled step:
+
+- the dataset yields float32 images of its static ``image_shape`` with values
+  in [-1, 1] (checked on a sample batch);
+- the generator's output has the data's shape and dtype;
+- the discriminator returns ``(batch, 1)``;
+- both losses are finite scalars with gradients for their network.
+
+The checks leave no trace: every model variable (batch-norm statistics,
+dropout seeds) is put back as it was, so runs stay reproducible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ganlab.contracts import LossInputs, load_images
+from ganlab.errors import GanlabError, PluginError
+from ganlab.experiment import Experiment
+from ganlab.registry import Component, Registry
+
+#: Images drawn from the dataset (and generated) for the checks.
+SAMPLE_BATCH = 4
+#: Slack on the [-1, 1] range for float rounding of a plugin's scaling.
+RANGE_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class Role:
+    """Which component a check is about, for messages."""
+
+    what: str
+    component: Component
+
+    def __str__(self) -> str:
+        return f"{self.what} '{self.component.name}' from {self.component.provider}"
+
+
+def experiment_roles(experiment: Experiment, registry: Registry) -> dict[str, Role]:
+    """The dataset, generator, discriminator and loss of ``experiment``, resolved."""
+    config = experiment.config
+    return {
+        "dataset": Role("dataset", registry.resolve("dataset", config["dataset"]["name"])),
+        "generator": Role("generator of the architecture", registry.resolve(
+            "architecture", experiment.generator_block()["name"])),
+        "discriminator": Role("discriminator of the architecture", registry.resolve(
+            "architecture", experiment.discriminator_block()["name"])),
+        "loss": Role("loss", registry.resolve("loss", config["loss"]["name"])),
+    }
+
+
+@contextmanager
+def blamed_on(role: Role, doing: str) -> Iterator[None]:
+    """Turn an exception raised by plugin code into a :class:`PluginError` naming ``role``."""
+    try:
+        yield
+    except GanlabError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"The {role} raised {type(exc).__name__}: {exc} (in {doing}). "
+                          "Fix the plugin, or choose another component; --debug shows the "
+                          "traceback.") from exc
+
+
+def check_experiment(experiment: Experiment, registry: Registry, dataset: Any,
+                     generator: Any, discriminator: Any, loss: Any, latent_dim: int,
+                     losses: bool = True) -> None:
+    """Every contract check, in order; the first broken contract raises.
+
+    Args:
+        experiment: The validated experiment.
+        registry: The plugin registry (for provenance in messages).
+        dataset: The experiment's dataset, prepared; ``None`` when it is not
+            prepared yet (``validate``): then the networks and the loss are
+            tried on a batch of zeros of the architecture's image shape.
+        generator: The built generator.
+        discriminator: The built discriminator.
+        loss: The paired loss.
+        latent_dim: The generator's latent size.
+        losses: Also try the losses (values and gradients). Off where the
+            models are replicated: the losses call the networks in training
+            mode, and synchronized batch norm must not run outside a step.
+
+    Raises:
+        PluginError: A component broke its contract; the message names the
+            component, its plugin and distribution, and what to fix.
+
+    """
+    roles = experiment_roles(experiment, registry)
+    if dataset is not None:
+        real = check_dataset_sample(dataset, roles["dataset"])
+    else:
+        import tensorflow as tf
+
+        real = tf.zeros((SAMPLE_BATCH, *generator.output_shape[1:]), tf.float32)
+    with kept_state(generator, discriminator):
+        _, latents = check_generator_output(generator, latent_dim, real, roles["generator"])
+        check_discriminator_output(discriminator, real, roles["discriminator"])
+        if losses:
+            check_loss_values(loss, generator, discriminator, real, latents, roles["loss"])
+
+
+def check_dataset_sample(dataset: Any, role: Role, batch: int = SAMPLE_BATCH) -> Any:
+    """A sample batch of the dataset, after checking dtype, static shape and range."""
+    import tensorflow as tf
+
+    expected = tuple(int(v) for v in dataset.image_shape)
+    with blamed_on(role, "load()"):
+        images = load_images(dataset)
+    spec = getattr(images, "element_spec", None)
+    if not isinstance(spec, tf.TensorSpec):
+        raise PluginError(f"The {role} breaks the dataset contract: load() must return a "
+                          "tf.data.Dataset of bare images (tensors), but its elements are "
+                          f"{spec!r}.")
+    if spec.dtype != tf.float32:
+        raise PluginError(f"The {role} yields {spec.dtype.name} images; the contract is "
+                          "float32 in [-1, 1]. Convert in load() (or decode()), e.g. "
+                          "tf.cast(image, tf.float32) / 127.5 - 1 for uint8 pixels.")
+    static = tuple(spec.shape.as_list()) if spec.shape.rank is not None else "unknown"
+    if static != expected:
+        raise PluginError(f"The {role} yields images of static shape {static}, "
+                          f"but its image_shape is {expected}: every element must have "
+                          "exactly that static shape (tf.ensure_shape or a reshape to "
+                          "image_shape in load()).")
+    with blamed_on(role, "load() while reading a sample batch"):
+        sample = [image for image in images.take(batch)]
+    if not sample:
+        raise PluginError(f"The {role} yields no images from load().")
+    values = tf.stack(sample)
+    low, high = float(tf.reduce_min(values)), float(tf.reduce_max(values))
+    if not np.isfinite([low, high]).all() or low < -1 - RANGE_TOLERANCE \
+            or high > 1 + RANGE_TOLERANCE:
+        raise PluginError(f"The {role} yields values in [{low:.4g}, {high:.4g}] in a sample "
+                          "batch; the contract is [-1, 1] (scale pixels p in [0, 255] with "
+                          "p / 127.5 - 1).")
+    return values
+
+
+def check_generator_output(generator: Any, latent_dim: int, real: Any, role: Role
+                           ) -> tuple[Any, Any]:
+    """Generated images for a few latents, after checking their shape and dtype."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)  # the checks never touch the run's random state
+    latents = tf.constant(rng.standard_normal((int(real.shape[0]), latent_dim)), tf.float32)
+    with blamed_on(role, "the generator's forward pass"):
+        fake = generator(latents, training=False)
+    if tuple(fake.shape) != tuple(real.shape):
+        raise PluginError(f"The {role} returns shape {tuple(fake.shape)} for a batch of "
+                          f"{latents.shape[0]} latents, but the data's batches are "
+                          f"{tuple(real.shape)}: set the architecture's params to the "
+                          "dataset's image size and channels.")
+    if fake.dtype != real.dtype:
+        raise PluginError(f"The {role} returns {fake.dtype.name} images but the data is "
+                          f"{real.dtype.name}: make the output layer float32 (under mixed "
+                          "precision: dtype='float32' on the last layer).")
+    return fake, latents
+
+
+def check_discriminator_output(discriminator: Any, real: Any, role: Role) -> None:
+    """The discriminator returns one logit per image: ``(batch, 1)``."""
+    with blamed_on(role, "the discriminator's forward pass"):
+        logits = discriminator(real, training=False)
+    batch = int(real.shape[0])
+    if tuple(logits.shape) != (batch, 1):
+        raise PluginError(f"The {role} returns shape {tuple(logits.shape)} for a batch of "
+                          f"{batch} images; the contract is ({batch}, 1): one logit per "
+                          "image (end with Dense(1), no sigmoid).")
+
+
+def check_loss_values(loss: Any, generator: Any, discriminator: Any, real: Any, latents: Any,
+                      role: Role, gradients: bool = True) -> None:
+    """Both losses are finite scalars with gradients for the network each one trains."""
+    import tensorflow as tf
+
+    def d_loss() -> Any:
+        fake = generator(latents, training=True)
+        inputs = LossInputs(real, fake, _logits(discriminator, real), _logits(discriminator, fake),
+                            discriminator, latents)
+        return loss.discriminator_loss(inputs)
+
+    def g_loss() -> Any:
+        fake = generator(latents, training=True)
+        real_logits = tf.stop_gradient(_logits(discriminator, real))
+        inputs = LossInputs(real, fake, real_logits, _logits(discriminator, fake),
+                            discriminator, latents)
+        return loss.generator_loss(inputs)
+
+    for name, compute, network in (("discriminator_loss", d_loss, discriminator),
+                                   ("generator_loss", g_loss, generator)):
+        _check_one_loss(role, name, compute, network, gradients)
+
+
+def _logits(discriminator: Any, images: Any) -> Any:
+    import tensorflow as tf
+
+    return tf.cast(discriminator(images, training=True), tf.float32)
+
+
+def _check_one_loss(role: Role, name: str, compute: Callable[[], Any], network: Any,
+                    gradients: bool) -> None:
+    import tensorflow as tf
+
+    with blamed_on(role, f"{name}()"), tf.GradientTape() as tape:
+        value = compute()
+    if value is None or not hasattr(value, "shape") or tuple(value.shape) != ():
+        shape = tuple(value.shape) if hasattr(value, "shape") else type(value).__name__
+        raise PluginError(f"The {role}: {name}() returned {shape}, not a scalar. Return the "
+                          "mean over the batch (tf.reduce_mean).")
+    number = float(tf.cast(value, tf.float32))
+    if not np.isfinite(number):
+        raise PluginError(f"The {role}: {name}() returned {number} on a sample batch of "
+                          "real data and an untrained network; it must be finite.")
+    if not gradients:
+        return
+    grads = tape.gradient(value, network.trainable_variables)
+    if not network.trainable_variables or all(g is None for g in grads):
+        trained = "discriminator" if name.startswith("discriminator") else "generator"
+        raise PluginError(f"The {role}: {name}() has no gradient with respect to the "
+                          f"{trained}'s weights, so training would not change the {trained}. "
+                          "Compute it from the logits in LossInputs without tf.stop_gradient "
+                          "or numpy conversions.")
+
+
+@contextmanager
+def kept_state(*models: Any) -> Iterator[None]:
+    """Put every variable of ``models`` back as it was (batch-norm statistics, seeds)."""
+    saved = [(variable, variable.numpy()) for model in models for variable in model.variables]
+    try:
+        yield
+    finally:
+        for variable, value in saved:
+            variable.assign(value)
