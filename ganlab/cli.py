@@ -104,9 +104,9 @@ def cli(ctx: click.Context, plugins: tuple[str, ...], disabled: tuple[str, ...],
 
 
 def _register_core_commands() -> None:
-    from ganlab.commands import data, plugins, run
+    from ganlab.commands import compare, data, plugins, run, sweep
 
-    for module in (run, plugins, data):
+    for module in (run, plugins, data, sweep, compare):
         for command in module.COMMANDS:
             cli.add_command(command)
 
