@@ -234,3 +234,26 @@ def test_the_html_report_renders_its_table_and_images_in_chromium(
     subprocess.run([*flags, "--window-size=1400,2200", f"--screenshot={shot}", page.as_uri()],
                    capture_output=True, timeout=120, check=True)
     assert shot.stat().st_size > 10_000
+
+
+def test_compare_reads_runs_given_one_by_one_from_their_config_header(
+        sweep: Path, tmp_path: Path) -> None:
+    runs = [sweep_dir(sweep) / name for name in RUNS[2:]]
+    result = invoke(["compare", *runs, "--out", tmp_path])
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "compare.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    assert [(r["run"], r["loss.name"], r["seed"], r["state"], r["wall_s"]) for r in rows] == \
+        [("loss-hinge_seed-1", "hinge", "1", "completed", ""),
+         ("loss-hinge_seed-2", "hinge", "2", "completed", "")]
+    with (tmp_path / "compare_by_config.csv").open() as stream:
+        assert [(r["loss.name"], r["seeds"]) for r in csv.DictReader(stream)] == [("hinge", "2")]
+    assert (tmp_path / "report.html").is_file()
+
+
+def test_compare_of_a_missing_path_is_a_clear_error(tmp_path: Path) -> None:
+    result = invoke(["compare", tmp_path / "nothing"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "is not a directory: give run directories or sweep directories" in result.output
+    result = invoke(["compare", tmp_path])
+    assert result.exit_code == 2 and "holds no ganlab run" in result.output
