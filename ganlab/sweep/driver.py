@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -58,8 +59,17 @@ class SweepPlan:
         return expand(self.axes)
 
     def root(self, experiment: Experiment) -> Path:
-        """The sweep directory."""
-        return self.runs_dir / (self.name or experiment.name)
+        """The sweep directory.
+
+        Raises:
+            ConfigError: ``--name`` is not a plain folder name.
+
+        """
+        name = self.name or experiment.name
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+            raise ConfigError(f"--name {name!r}: a sweep's name is a folder name: letters, "
+                              "digits, '_', '.', '-'.")
+        return self.runs_dir / name
 
 
 def check_runs(plan: SweepPlan, runs: Sequence[RunSpec], check: Callable[[Experiment], None]

@@ -29,7 +29,7 @@ from typing import Any
 from ganlab.errors import ConfigError
 from ganlab.rundir import LOCK_NAME
 from ganlab.sweep.launch import RunLaunch
-from ganlab.sweep.local import SweepEvents
+from ganlab.sweep.local import SweepEvents, die_with_parent
 from ganlab.sweep.state import RunRecord
 
 #: ``ganlab run`` exit statuses that another attempt would not change
@@ -75,7 +75,7 @@ def train_run(launch: RunLaunch) -> int:
         log.flush()
         code = subprocess.run([sys.executable, "-m", "ganlab", *launch.args], cwd=launch.cwd,
                               env=env, stdout=log, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL).returncode
+                              stdin=subprocess.DEVNULL, preexec_fn=die_with_parent).returncode
     if code not in FINAL_EXITS:
         raise RunCrashed(launch.name, code)
     return code
