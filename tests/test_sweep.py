@@ -169,3 +169,24 @@ def test_registering_the_commands_imports_no_heavy_module() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_runs_get_their_share_of_threads_and_one_gpu_each(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    from ganlab.sweep.launch import thread_env, threads_per_run, visible_gpus
+
+    assert threads_per_run(2, cpus=16) == 8 and threads_per_run(4, cpus=2) == 1
+    assert thread_env(8) == {"OMP_NUM_THREADS": "8", "TF_NUM_INTRAOP_THREADS": "8",
+                             "TF_NUM_INTEROP_THREADS": "2"}
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 5")
+    assert visible_gpus() == ["2", "5"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert visible_gpus() == []
+
+
+def test_a_sweep_name_must_be_a_folder_name(tmp_path: Path) -> None:
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(EXPERIMENT))
+    result = invoke(["sweep", path, "--grid", "seed=1,2", "--name", "../up",
+                     "--runs-dir", tmp_path])
+    assert result.exit_code == 2 and "a sweep's name is a folder name" in result.output
