@@ -75,7 +75,11 @@ def config_key(run: RunSummary) -> tuple[tuple[str, str], ...]:
 
 
 def seed_table(runs: Sequence[RunSummary], table: Table) -> Table | None:
-    """Median and min–max over seeds per configuration (``None`` without repeated seeds)."""
+    """Median and min–max over seeds per configuration (``None`` without repeated seeds).
+
+    The statistics are over the configuration's finished runs (over all of
+    them while none has finished).
+    """
     if not any(key in run.overrides for run in runs for key in SEED_KEYS):
         return None
     groups: dict[tuple[tuple[str, str], ...], list[dict[str, Any]]] = {}
@@ -90,10 +94,11 @@ def seed_table(runs: Sequence[RunSummary], table: Table) -> Table | None:
     rows = []
     for config, members in groups.items():
         row: dict[str, Any] = dict(config) if config else {"configuration": "(all)"}
-        row["seeds"] = len(members)
-        row["finished"] = sum(m.get("state") in ("finished", "completed") for m in members)
-        for column in numeric:
-            values = [m[column] for m in members if isinstance(m.get(column), (int, float))]
+        done = [m for m in members if m.get("state") in ("finished", "completed")]
+        row["seeds"], row["finished"] = len(members), len(done)
+        for column in numeric:  # over finished runs: a run still training would skew them
+            values = [m[column] for m in done or members
+                      if isinstance(m.get(column), (int, float))]
             if values:
                 row[f"{column} median"] = statistics.median(values)
                 row[f"{column} min"] = min(values)
