@@ -97,7 +97,9 @@ def experiment_summary(values: Mapping[str, Sequence[Scalar]], tags: Sequence[st
 
     infos = []
     for name, seen in values.items():
-        info = api_pb2.HParamInfo(name=name, display_name=name)
+        # differs: the dashboard shows the hyperparameters that vary first.
+        info = api_pb2.HParamInfo(name=name, display_name=name,
+                                  differs=len({str(v) for v in seen}) > 1)
         kinds = {type(v) for v in seen}
         if kinds <= {int, float} and bool not in kinds:
             info.type = api_pb2.DATA_TYPE_FLOAT64

@@ -190,3 +190,18 @@ def test_a_sweep_name_must_be_a_folder_name(tmp_path: Path) -> None:
     result = invoke(["sweep", path, "--grid", "seed=1,2", "--name", "../up",
                      "--runs-dir", tmp_path])
     assert result.exit_code == 2 and "a sweep's name is a folder name" in result.output
+
+
+def test_the_hparams_experiment_marks_the_hyperparameters_that_vary() -> None:
+    from tensorboard.plugins.hparams import metadata
+
+    from ganlab.hparams import experiment_summary
+
+    summary = experiment_summary({"loss.name": ["bce", "hinge"], "seed": [1, 1],
+                                  "train.jit_compile": [True, False]}, ["epoch/d_loss"])
+    experiment = metadata.parse_experiment_plugin_data(
+        summary.value[0].metadata.plugin_data.content)
+    infos = {info.name: info for info in experiment.hparam_infos}
+    assert (infos["loss.name"].differs, infos["seed"].differs) == (True, False)
+    assert list(infos["train.jit_compile"].domain_discrete) == [False, True]
+    assert [m.name.tag for m in experiment.metric_infos] == ["epoch/d_loss"]
