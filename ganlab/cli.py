@@ -24,7 +24,9 @@ from ganlab.plugins import LoadedPlugins, PluginRecord, load_plugins, plugin_war
 INTERNAL_ERROR_EXIT = 70
 #: The modules of ``ganlab.commands`` whose ``COMMANDS`` list the core adds. Each is
 #: imported at start-up for ``--help``, so none may import TensorFlow at module level.
-CORE_COMMAND_MODULES: tuple[str, ...] = ("run", "plugins", "data", "new_plugin", "evaluate")
+CORE_COMMAND_MODULES: tuple[str, ...] = (
+    "run", "plugins", "data", "new_plugin", "evaluate", "sweep", "compare",
+)
 #: Plugins loaded at start-up to add their commands (kept to blame errors on them).
 _startup_records: list[PluginRecord] = []
 

@@ -70,6 +70,7 @@ from ganlab.errors import (
     TrainingError,
 )
 from ganlab.experiment import Experiment
+from ganlab.hparams import HParamsCallback
 from ganlab.latents import check_distribution, sample_latents
 from ganlab.registry import Registry
 from ganlab.rundir import (
@@ -592,6 +593,7 @@ def core_callbacks(session: Session, state: LoopState, writer: Any,
     # Metric scores join the epoch logs before history/TensorBoard see them.
     return [*metric_callbacks(session, metrics, state.epoch),
             HistoryCSV(session.run_dir.history, resumed_epoch=state.epoch),
+            HParamsCallback(writer, session.experiment),
             TensorBoardScalars(writer, initial_step=state.global_step,
                                steps_per_epoch=session.steps_per_epoch)]
 
