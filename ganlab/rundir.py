@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 try:
     import fcntl
@@ -27,8 +26,8 @@ except ImportError:  # Windows: the lock falls back to the pid check
     fcntl = None  # type: ignore[assignment]
 
 from ganlab.atomic import atomic_write, pid_alive
-from ganlab.errors import RunDirectoryError
-from ganlab.experiment import RESUMABLE_CHANGES
+from ganlab.errors import ConfigError, RunDirectoryError
+from ganlab.experiment import RESUMABLE_CHANGES, load_yaml_data
 
 LOCK_NAME = ".ganlab.lock"
 
@@ -130,10 +129,10 @@ class RunDirectory:
 
         """
         try:
-            config = yaml.safe_load(self.config.read_text(encoding="utf-8"))
+            config = load_yaml_data(self.config.read_text(encoding="utf-8"), str(self.config))
             if not isinstance(config, dict):
                 raise ValueError(f"a {type(config).__name__}, not a mapping")
-        except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, ConfigError) as exc:
             raise RunDirectoryError(
                 f"Cannot read {self.config}, the resolved config of the run in {self.root} "
                 f"({type(exc).__name__}: {exc}), so ganlab cannot check that this experiment "
@@ -158,6 +157,39 @@ class RunDirectory:
         data = self.read_metadata()
         data.update(values)
         write_json_atomic(self.metadata, data)
+
+
+# -- where a run may live -------------------------------------------------------------------------
+def real_path(path: str | Path) -> Path:
+    """``path`` with ``~`` expanded and every symlink resolved (loops left as they are)."""
+    return Path(os.path.realpath(os.path.expanduser(os.fspath(path))))
+
+
+def check_apart(run_dir: str | Path, tfrecords: str | Path) -> None:
+    """Refuse a run directory and a TFRecord folder that are one folder or nested.
+
+    A prepare with ``--overwrite`` replaces the TFRecord folder and a run
+    writes and prunes files in its run directory: sharing a folder would let
+    one delete the other's files. Symlinks are resolved first.
+
+    Raises:
+        ConfigError: They are the same folder, or one is inside the other.
+
+    """
+    run, data = real_path(run_dir), real_path(tfrecords)
+    if run == data:
+        relation = "are the same folder"
+    elif data in run.parents:
+        relation = "nest: the run directory is inside the TFRecord folder"
+    elif run in data.parents:
+        relation = "nest: the TFRecord folder is inside the run directory"
+    else:
+        return
+    raise ConfigError(
+        f"The run directory ({run_dir} → {run}) and the dataset's TFRecord folder "
+        f"({tfrecords} → {data}) {relation}. They must be separate folders, neither inside the "
+        "other, so that preparing data never touches a run and a run never touches the data: "
+        "change `run_dir` or the dataset's `tfrecords` parameter.")
 
 
 # -- compatibility on resume ---------------------------------------------------------------------

@@ -40,7 +40,18 @@ def experiment_dataset(state: Any, path: str, overrides: tuple[str, ...]
     component = loaded.registry.resolve("dataset", block["name"])
     raise_if_problems(experiment, check_params(component.factory, block["params"],
                                                "dataset.params"))
-    return experiment, build_dataset(experiment, loaded.registry)
+    dataset = build_dataset(experiment, loaded.registry)
+    check_data_apart_from_run(experiment, dataset)
+    return experiment, dataset
+
+
+def check_data_apart_from_run(experiment: Experiment, dataset: Any) -> None:
+    """Refuse a TFRecord folder that is the run directory or nested with it."""
+    from ganlab.rundir import check_apart
+
+    tfrecords = getattr(dataset, "tfrecords", None)
+    if tfrecords is not None:
+        check_apart(experiment.run_dir(), tfrecords)
 
 
 # -- prepare ------------------------------------------------------------------------------------

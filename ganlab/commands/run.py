@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ganlab.commands.data import check_data_apart_from_run
 from ganlab.components import build_callbacks, build_dataset, build_loss, check_components
 from ganlab.errors import ConfigError, DataError
 from ganlab.experiment import Experiment, load_experiment
@@ -80,6 +81,7 @@ def run(state: Any, experiment_file: str, overrides: tuple[str, ...],
     if from_run and not from_checkpoint:
         raise ConfigError("--from-run is only used with --from-checkpoint epoch=N.")
     experiment, loaded = load_for_command(state, experiment_file, overrides)
+    check_data_apart_from_run(experiment, build_dataset(experiment, loaded.registry))
     from ganlab.engine.branch import BranchSource
     from ganlab.engine.runner import run_experiment  # TensorFlow loads only here
 
@@ -103,6 +105,7 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
     experiment, loaded = load_for_command(state, experiment_file, overrides)
     check_components(experiment, loaded.registry)
     dataset = build_dataset(experiment, loaded.registry)
+    check_data_apart_from_run(experiment, dataset)
     if dataset.is_prepared():
         data = f"TFRecords ready in {dataset.tfrecords} ({dataset.num_examples()} images)"
     elif dataset.source_available():

@@ -16,6 +16,10 @@ One writer for every dataset. It is:
 - **idempotent**: a finished folder whose options fingerprint matches is
   reused as it is; one with another fingerprint is refused unless
   ``overwrite`` is asked for.
+- **owning only its own files**: ganlab deletes or replaces only what it
+  wrote (shards, the manifest, its temporary files and ``.ganlab*`` caches,
+  see :func:`foreign_entries`). A folder holding anything else is never
+  replaced, ``overwrite`` or not: the refusal names what is there.
 
 Notes from workers: :meth:`~ganlab.data.TFRecordImageDataset.prepare_notes`
 is called in the parent after ``plan()``, and around every shard in the
@@ -30,6 +34,7 @@ tuple item).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import multiprocessing
@@ -78,6 +83,13 @@ _RECORD_OVERHEAD = 128
 
 _SPLIT_PATTERN = re.compile(r"[A-Za-z0-9_]+")
 _SIBLING_PATTERN = re.compile(r"\.(partial|old)-(\d+)$")
+#: Names ganlab writes in a TFRecord folder: shards, the manifest's temporary
+#: file (``atomic_write``), and ``.ganlab*`` (caches and markers of ganlab's own).
+_SHARD_FILE = re.compile(r"[A-Za-z0-9_]+-\d{5,}-of-\d{5,}\.tfrecord")
+_MANIFEST_TEMPORARY = re.compile(re.escape(f".{MANIFEST_NAME}.") + r".+\.tmp")
+_OWN_PREFIX = ".ganlab"
+#: Foreign names quoted in a refusal (the count says how many there are in all).
+SHOWN_FOREIGN = 5
 
 #: ``progress(result, shards_done, shards_total)`` after each shard.
 Progress = Callable[["ShardResult", int, int], None]
@@ -160,7 +172,7 @@ def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
     options = dict(dataset.options())
     fingerprint = options_fingerprint(options)
     _recover_stale_siblings(target)
-    existing = _existing_manifest(target, overwrite)
+    existing = _existing_manifest(target, overwrite, options)
     if existing is not None:
         reused = _reuse_or_refuse(dataset, existing, options, fingerprint, overwrite)
         if reused is not None:
@@ -186,11 +198,11 @@ def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
         _fsync_dir(partial)
         _swap_into_place(partial, target)
     except OSError as exc:  # e.g. the disk filled while writing the manifest
-        shutil.rmtree(partial, ignore_errors=True)
+        _remove_partial(partial)
         raise DataError(f"Writing the TFRecords to {target} failed: {exc}. The prepare was "
                         "abandoned; finished TFRecords (if any) were left as they were.") from None
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        _remove_partial(partial)
         raise
     return PrepareReport(
         reused=False,
@@ -202,6 +214,11 @@ def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
 
 
 # -- the existing output ------------------------------------------------------------------------
+def _remove_partial(partial: Path) -> None:
+    with contextlib.suppress(OSError):
+        remove_own_folder(partial)
+
+
 def _sibling(target: Path, kind: str, pid: int) -> Path:
     return target.with_name(f"{target.name}.{kind}-{pid}")
 
@@ -228,20 +245,78 @@ def _recover_stale_siblings(target: Path) -> None:
             continue
         if _pid_alive(int(found.group(2))):
             continue
+        if entry.is_symlink() or not entry.is_dir():
+            continue  # not a folder a prepare made
         if found.group(1) == "old" and not target.exists():
             os.rename(entry, target)
         else:
+            remove_own_folder(entry)
+
+
+def _is_own_entry(entry: Path) -> bool:
+    """Whether ganlab wrote ``entry`` (a folder entry of a TFRecord folder)."""
+    name = entry.name
+    if name.startswith(_OWN_PREFIX):
+        return True
+    if entry.is_symlink() or not entry.is_file():
+        return False
+    return (name == MANIFEST_NAME or bool(_SHARD_FILE.fullmatch(name))
+            or bool(_MANIFEST_TEMPORARY.fullmatch(name)))
+
+
+def foreign_entries(folder: str | Path) -> list[str]:
+    """Names in ``folder`` that ganlab did not write, sorted (``[]``: safe to replace).
+
+    ganlab's own entries are the shards (``<split>-NNNNN-of-NNNNN.tfrecord``),
+    ``dataset.json``, the manifest's temporary file, and anything whose name
+    starts with ``.ganlab``. Everything else (notes, subfolders, a run
+    directory, symlinks) belongs to the user.
+    """
+    return sorted(entry.name for entry in Path(folder).iterdir() if not _is_own_entry(entry))
+
+
+def describe_names(names: Sequence[str], shown: int = SHOWN_FOREIGN) -> str:
+    """``'a', 'b', 'c' and 4 more (7 in all)`` for refusal messages."""
+    quoted = ", ".join(repr(name) for name in names[:shown])
+    if len(names) <= shown:
+        return quoted
+    return f"{quoted} and {len(names) - shown} more ({len(names)} in all)"
+
+
+def remove_own_folder(folder: Path) -> list[str]:
+    """Delete the entries ganlab wrote in ``folder``, then the folder if it is empty.
+
+    Returns:
+        The names left in place because ganlab did not write them (the
+        folder stays when there are any).
+
+    """
+    left = []
+    for entry in folder.iterdir():
+        if not _is_own_entry(entry):
+            left.append(entry.name)
+        elif entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    if not left:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+    return sorted(left)
 
 
-def _looks_like_ours(folder: Path) -> bool:
-    """Only shards, a manifest and our temporary files: safe to replace."""
-    return all(entry.is_file() and (entry.name.endswith(".tfrecord") or entry.name.startswith(".")
-                                    or entry.name == MANIFEST_NAME)
-               for entry in folder.iterdir())
+def _refuse_foreign(target: Path, foreign: Sequence[str], finished: bool) -> None:
+    what = "finished ganlab TFRecords and " if finished else ""
+    raise DataError(
+        f"The TFRecord folder {target} holds {what}files ganlab did not write: "
+        f"{describe_names(foreign)}. ganlab only ever deletes or replaces what it wrote "
+        "itself and does not write over folders it did not make: move those files elsewhere, "
+        "or point the "
+        "dataset's `tfrecords` parameter at a new or empty folder.")
 
 
-def _existing_manifest(target: Path, overwrite: bool) -> dict[str, Any] | None:
+def _existing_manifest(target: Path, overwrite: bool,
+                       options: Mapping[str, Any]) -> dict[str, Any] | None:
     """The manifest of a finished output at ``target``, ``None`` when it may be written.
 
     Raises:
@@ -253,27 +328,36 @@ def _existing_manifest(target: Path, overwrite: bool) -> dict[str, Any] | None:
     if not target.is_dir():
         raise DataError(f"The TFRecord output {target} is a file, not a folder. Point the "
                         "dataset's `tfrecords` parameter at a folder.")
-    if not any(target.iterdir()):
-        return None
+    try:
+        if not any(target.iterdir()):
+            return None
+        foreign = foreign_entries(target)
+    except OSError as exc:
+        raise DataError(f"Cannot list the TFRecord folder {target}: {exc.strerror or exc}. "
+                        "Check its permissions, or point `tfrecords` elsewhere.") from None
     if not (target / MANIFEST_NAME).exists():
-        if overwrite and _looks_like_ours(target):
+        if foreign:
+            _refuse_foreign(target, foreign, finished=False)
+        if overwrite:
             return None
         raise DataError(
             f"The TFRecord output folder {target} exists and is not a finished ganlab TFRecord "
-            f"folder (it has files but no {MANIFEST_NAME}). ganlab does not write over "
-            "folders it did not make: point `tfrecords` at a new or empty folder"
-            + ("" if _looks_like_ours(target) else ", or empty this one")
-            + (" (or pass --overwrite: it holds only shard files)." if _looks_like_ours(target)
-               else "."))
+            f"folder (it has shard files but no {MANIFEST_NAME}: an interrupted prepare?). "
+            "Pass --overwrite to replace them, or point `tfrecords` at a new or empty folder.")
     try:
-        return read_manifest(target)
+        manifest = read_manifest(target)
     except DataError as exc:
-        if overwrite and _looks_like_ours(target):
+        if foreign:
+            _refuse_foreign(target, foreign, finished=True)
+        if overwrite:
             return None
         if "--overwrite" in str(exc):  # read_manifest already gave the remedy
             raise
         raise DataError(f"{exc} Pass --overwrite (or overwrite=True) to replace the folder "
                         f"{target}.") from None
+    if foreign and not matches(manifest, options_fingerprint(options)):
+        _refuse_foreign(target, foreign, finished=True)
+    return manifest
 
 
 def _reuse_or_refuse(dataset: TFRecordImageDataset, manifest: dict[str, Any],
@@ -300,6 +384,9 @@ def _reuse_or_refuse(dataset: TFRecordImageDataset, manifest: dict[str, Any],
             raise DataError(
                 f"The finished TFRecords in {target} are damaged: {'; '.join(problems[:5])}. "
                 "Prepare them again with `ganlab prepare EXPERIMENT.yaml --overwrite`.")
+        foreign = foreign_entries(target)
+        if foreign:
+            _refuse_foreign(target, foreign, finished=True)
         return None
     if overwrite:
         return None
@@ -599,7 +686,7 @@ def _swap_into_place(partial: Path, target: Path) -> None:
         except BaseException:
             os.rename(old, target)
             raise
-        shutil.rmtree(old, ignore_errors=True)
+        _remove_partial(old)
     else:
         os.rename(partial, target)
     _fsync_dir(target.parent)
