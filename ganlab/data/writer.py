@@ -37,22 +37,16 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import multiprocessing
 import os
 import re
-import shutil
-import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ganlab import __version__
-from ganlab.atomic import pid_alive
 from ganlab.data import features
 from ganlab.data.base import PrepareReport, SkipExample, TFRecordImageDataset
 from ganlab.data.manifest import (
@@ -69,6 +63,14 @@ from ganlab.data.manifest import (
     shard_problems,
     write_manifest,
 )
+from ganlab.data.ownership import (
+    describe_names,
+    foreign_entries,
+    recover_stale_siblings,
+    remove_own_folder,
+    sibling,
+)
+from ganlab.data.pool import run_in_pool, sigterm_stops_prepare
 from ganlab.errors import DataError
 
 #: Shards aim at this many bytes (estimated from the raw image size).
@@ -82,14 +84,6 @@ MIN_EXAMPLES_PER_WORKER = 10_000
 _RECORD_OVERHEAD = 128
 
 _SPLIT_PATTERN = re.compile(r"[A-Za-z0-9_]+")
-_SIBLING_PATTERN = re.compile(r"\.(partial|old)-(\d+)$")
-#: Names ganlab writes in a TFRecord folder: shards, the manifest's temporary
-#: file (``atomic_write``), and ``.ganlab*`` (caches and markers of ganlab's own).
-_SHARD_FILE = re.compile(r"[A-Za-z0-9_]+-\d{5,}-of-\d{5,}\.tfrecord")
-_MANIFEST_TEMPORARY = re.compile(re.escape(f".{MANIFEST_NAME}.") + r".+\.tmp")
-_OWN_PREFIX = ".ganlab"
-#: Foreign names quoted in a refusal (the count says how many there are in all).
-SHOWN_FOREIGN = 5
 
 #: ``progress(result, shards_done, shards_total)`` after each shard.
 Progress = Callable[["ShardResult", int, int], None]
@@ -171,7 +165,7 @@ def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
     target = Path(dataset.tfrecords).expanduser().resolve()
     options = dict(dataset.options())
     fingerprint = options_fingerprint(options)
-    _recover_stale_siblings(target)
+    recover_stale_siblings(target)
     existing = _existing_manifest(target, overwrite, options)
     if existing is not None:
         reused = _reuse_or_refuse(dataset, existing, options, fingerprint, overwrite)
@@ -183,27 +177,29 @@ def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
     total = sum(len(items) for items in plan.values())
     workers = _resolve_workers(workers if workers is not None
                                else getattr(dataset, "workers", None), total)
-    partial = _sibling(target, "partial", os.getpid())
+    partial = sibling(target, "partial", os.getpid())
     jobs = _make_jobs(plan, dataset.image_shape, workers, str(partial))
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial.mkdir()
-    except OSError as exc:
-        raise DataError(f"Cannot create the TFRecord folder {partial}: {exc}.") from None
-    try:
-        results = _run_jobs(dataset, jobs, workers, progress)
-        manifest = _build_manifest(dataset, options, fingerprint, list(plan), results,
-                                   base_notes, workers, time.monotonic() - started)
-        write_manifest(partial, manifest)
-        _fsync_dir(partial)
-        _swap_into_place(partial, target)
-    except OSError as exc:  # e.g. the disk filled while writing the manifest
-        _remove_partial(partial)
-        raise DataError(f"Writing the TFRecords to {target} failed: {exc}. The prepare was "
-                        "abandoned; finished TFRecords (if any) were left as they were.") from None
-    except BaseException:
-        _remove_partial(partial)
-        raise
+    with sigterm_stops_prepare():
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial.mkdir()
+        except OSError as exc:
+            raise DataError(f"Cannot create the TFRecord folder {partial}: {exc}.") from None
+        try:
+            results = _run_jobs(dataset, jobs, workers, progress)
+            manifest = _build_manifest(dataset, options, fingerprint, list(plan), results,
+                                       base_notes, workers, time.monotonic() - started)
+            write_manifest(partial, manifest)
+            _fsync_dir(partial)
+            _swap_into_place(partial, target)
+        except OSError as exc:  # e.g. the disk filled while writing the manifest
+            _remove_partial(partial)
+            raise DataError(f"Writing the TFRecords to {target} failed: {exc}. The prepare "
+                            "was abandoned; finished TFRecords (if any) were left as they "
+                            "were.") from None
+        except BaseException:
+            _remove_partial(partial)
+            raise
     return PrepareReport(
         reused=False,
         counts={split: info["count"] for split, info in manifest["splits"].items()},
@@ -217,92 +213,6 @@ def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
 def _remove_partial(partial: Path) -> None:
     with contextlib.suppress(OSError):
         remove_own_folder(partial)
-
-
-def _sibling(target: Path, kind: str, pid: int) -> Path:
-    return target.with_name(f"{target.name}.{kind}-{pid}")
-
-
-def _pid_alive(pid: int) -> bool:
-    # Our own pid: left by an earlier prepare in this process that failed.
-    return pid != os.getpid() and pid_alive(pid)
-
-
-def _recover_stale_siblings(target: Path) -> None:
-    """Clean up after prepares that were killed (their pid is gone).
-
-    A ``.partial-<pid>`` folder is incomplete: removed. A ``.old-<pid>``
-    folder is finished data that a killed overwrite had moved aside: put
-    back if nothing took its place, else removed.
-    """
-    if not target.parent.is_dir():
-        return
-    for entry in target.parent.iterdir():
-        if not entry.name.startswith(target.name + "."):
-            continue
-        found = _SIBLING_PATTERN.search(entry.name[len(target.name):])
-        if not found or entry.name != f"{target.name}{found.group(0)}":
-            continue
-        if _pid_alive(int(found.group(2))):
-            continue
-        if entry.is_symlink() or not entry.is_dir():
-            continue  # not a folder a prepare made
-        if found.group(1) == "old" and not target.exists():
-            os.rename(entry, target)
-        else:
-            remove_own_folder(entry)
-
-
-def _is_own_entry(entry: Path) -> bool:
-    """Whether ganlab wrote ``entry`` (a folder entry of a TFRecord folder)."""
-    name = entry.name
-    if name.startswith(_OWN_PREFIX):
-        return True
-    if entry.is_symlink() or not entry.is_file():
-        return False
-    return (name == MANIFEST_NAME or bool(_SHARD_FILE.fullmatch(name))
-            or bool(_MANIFEST_TEMPORARY.fullmatch(name)))
-
-
-def foreign_entries(folder: str | Path) -> list[str]:
-    """Names in ``folder`` that ganlab did not write, sorted (``[]``: safe to replace).
-
-    ganlab's own entries are the shards (``<split>-NNNNN-of-NNNNN.tfrecord``),
-    ``dataset.json``, the manifest's temporary file, and anything whose name
-    starts with ``.ganlab``. Everything else (notes, subfolders, a run
-    directory, symlinks) belongs to the user.
-    """
-    return sorted(entry.name for entry in Path(folder).iterdir() if not _is_own_entry(entry))
-
-
-def describe_names(names: Sequence[str], shown: int = SHOWN_FOREIGN) -> str:
-    """``'a', 'b', 'c' and 4 more (7 in all)`` for refusal messages."""
-    quoted = ", ".join(repr(name) for name in names[:shown])
-    if len(names) <= shown:
-        return quoted
-    return f"{quoted} and {len(names) - shown} more ({len(names)} in all)"
-
-
-def remove_own_folder(folder: Path) -> list[str]:
-    """Delete the entries ganlab wrote in ``folder``, then the folder if it is empty.
-
-    Returns:
-        The names left in place because ganlab did not write them (the
-        folder stays when there are any).
-
-    """
-    left = []
-    for entry in folder.iterdir():
-        if not _is_own_entry(entry):
-            left.append(entry.name)
-        elif entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
-    if not left:
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-    return sorted(left)
 
 
 def _refuse_foreign(target: Path, foreign: Sequence[str], finished: bool) -> None:
@@ -417,12 +327,26 @@ def _checked_plan(dataset: TFRecordImageDataset) -> dict[str, Sequence[Any]]:
     return checked
 
 
+def max_workers() -> int:
+    """The most writer processes a prepare may start: the usable cores, at least 2.
+
+    Each worker is a whole TensorFlow process (hundreds of MB); more of them
+    than cores only costs memory.
+    """
+    return max(2, default_workers())
+
+
 def _resolve_workers(requested: int | None, total: int) -> int:
     if requested is None:
         return max(1, min(default_workers(), total // MIN_EXAMPLES_PER_WORKER))
-    if int(requested) < 1:
-        raise DataError(f"workers must be 1 or more, got {requested}.")
-    return int(requested)
+    if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+        raise DataError(f"workers must be a whole number, 1 or more, got {requested!r}.")
+    if requested > max_workers():
+        raise DataError(f"workers is {requested}, more than the {max_workers()} this machine "
+                        f"allows (one per usable CPU core, at least 2): each worker is a whole "
+                        f"TensorFlow process of hundreds of MB. Use --workers "
+                        f"{max_workers()} or fewer.")
+    return requested
 
 
 def shard_count(examples: int, image_shape: tuple[int, int, int], workers: int) -> int:
@@ -540,71 +464,22 @@ def _fsync_dir(folder: Path) -> None:
 
 
 # -- running the jobs ---------------------------------------------------------------------------
-_WORKER_DATASET: TFRecordImageDataset | None = None
-
-
-def _init_worker(dataset: TFRecordImageDataset) -> None:
-    """Worker set-up: keep the dataset; Ctrl-C is the parent's to handle."""
-    global _WORKER_DATASET
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    _WORKER_DATASET = dataset
-
-
-def _worker_job(job: ShardJob) -> ShardResult:
-    assert _WORKER_DATASET is not None
-    return write_shard(_WORKER_DATASET, job)
-
-
 def _run_jobs(dataset: TFRecordImageDataset, jobs: list[ShardJob], workers: int,
               progress: Progress | None) -> list[ShardResult]:
-    processes = min(workers, len(jobs))
-    if processes <= 1:
-        results = []
-        for job in jobs:
-            results.append(write_shard(dataset, job))
-            if progress:
-                progress(results[-1], len(results), len(jobs))
-        return results
-    return _run_in_pool(dataset, jobs, processes, progress)
-
-
-def _run_in_pool(dataset: TFRecordImageDataset, jobs: list[ShardJob], processes: int,
-                 progress: Progress | None) -> list[ShardResult]:
-    executor = ProcessPoolExecutor(max_workers=processes,
-                                   mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(dataset,))
     results: list[ShardResult] = []
-    try:
-        futures = [executor.submit(_worker_job, job) for job in jobs]
-        for future in as_completed(futures):
-            results.append(future.result())
-            if progress:
-                progress(results[-1], len(results), len(jobs))
-    except BrokenProcessPool:
-        _stop_workers(executor)
-        raise DataError("A prepare worker process died unexpectedly (killed, or out of "
-                        "memory?). Nothing was changed at the TFRecord folder. Try again with "
-                        "fewer workers (--workers 1 writes in-process).") from None
-    except BaseException:
-        _stop_workers(executor)
-        raise
-    executor.shutdown(wait=True)
+
+    def done(result: ShardResult) -> None:
+        results.append(result)
+        if progress:
+            progress(result, len(results), len(jobs))
+
+    processes = min(workers, len(jobs))
+    if processes > 1:
+        run_in_pool(dataset, jobs, processes, write_shard, done)
+    else:
+        for job in jobs:
+            done(write_shard(dataset, job))
     return results
-
-
-def _stop_workers(executor: ProcessPoolExecutor) -> None:
-    """Stop the workers now (not after their shards) and wait for them.
-
-    ``ProcessPoolExecutor`` has no public terminate before Python 3.14; the
-    workers must be gone before the partial folder is removed.
-    """
-    processes = list((getattr(executor, "_processes", None) or {}).values())
-    for process in processes:
-        process.terminate()
-    executor.shutdown(wait=True, cancel_futures=True)
-    for process in processes:
-        process.join(timeout=10)
 
 
 # -- the manifest and the swap ------------------------------------------------------------------
@@ -676,10 +551,10 @@ def _swap_into_place(partial: Path, target: Path) -> None:
 
     Finished data already at ``target`` is moved aside first and deleted only
     after the new folder is in place; if the process dies in between, the
-    next prepare puts it back (see :func:`_recover_stale_siblings`).
+    next prepare puts it back (see :func:`ganlab.data.ownership.recover_stale_siblings`).
     """
     if target.exists():
-        old = _sibling(target, "old", os.getpid())
+        old = sibling(target, "old", os.getpid())
         os.rename(target, old)
         try:
             os.rename(partial, target)
