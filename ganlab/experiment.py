@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import difflib
 import inspect
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +21,16 @@ import yaml
 
 from ganlab.errors import ConfigError, GanlabError
 from ganlab.schema import (
+    MAX_BANK_SIZE,
+    MAX_COUNT,
+    MAX_LATENT_DIM,
+    MAX_SEED,
     REQUIRED,
     Field,
     Problem,
-    at_least,
+    between,
+    describe_type,
+    describe_value,
     greater_than,
     in_unit_interval,
     join_path,
@@ -31,6 +39,8 @@ from ganlab.schema import (
 )
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+#: Discriminator updates per generator update.
+MAX_D_STEPS = 100
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 
@@ -64,7 +74,7 @@ def _adam(lr: float) -> Field:
 
 SCHEDULE = Field((dict,), default=None, nullable=True,
                  doc="piecewise-constant learning-rate factors by epoch", schema={
-    "boundaries_epochs": Field((list,), items=Field((int,), check=at_least(1)),
+    "boundaries_epochs": Field((list,), items=Field((int,), check=between(1, MAX_COUNT)),
                                check=_increasing, doc="epochs where the factor changes"),
     "factors": Field((list,), items=Field((float,), check=greater_than(0)),
                      doc="one factor more than boundaries"),
@@ -75,7 +85,7 @@ EXPERIMENT_SCHEMA: dict[str, Field] = {
                   check=matches(r"[A-Za-z0-9][A-Za-z0-9_.-]*",
                                 "letters, digits, '_', '.', '-' (a folder name)")),
     "description": Field((str,), default=""),
-    "seed": Field((int,), default=0, check=at_least(0)),
+    "seed": Field((int,), default=0, check=between(0, MAX_SEED)),
     "run_dir": Field((str,), default=None, nullable=True,
                      doc="run directory (default runs/<name>)"),
     "plugins": Field((list,), default=[], items=Field((str,)),
@@ -91,13 +101,14 @@ EXPERIMENT_SCHEMA: dict[str, Field] = {
         "schedule": SCHEDULE,
     }),
     "train": Field((dict,), doc="training loop settings", schema={
-        "epochs": Field((int,), check=at_least(1)),
-        "batch_size": Field((int,), check=at_least(1)),
-        "steps_per_epoch": Field((int,), default=None, nullable=True, check=at_least(1),
+        "epochs": Field((int,), check=between(1, MAX_COUNT)),
+        "batch_size": Field((int,), check=between(1, MAX_COUNT)),
+        "steps_per_epoch": Field((int,), default=None, nullable=True,
+                                 check=between(1, MAX_COUNT),
                                  doc="cap on steps per epoch (default: one pass)"),
-        "d_steps": Field((int,), default=1, check=at_least(1),
+        "d_steps": Field((int,), default=1, check=between(1, MAX_D_STEPS),
                          doc="discriminator updates per generator update"),
-        "shuffle_buffer": Field((int,), default=10000, check=at_least(0)),
+        "shuffle_buffer": Field((int,), default=10000, check=between(0, MAX_COUNT)),
         "cache": Field((bool,), default=None, nullable=True,
                        doc="cache decoded images in memory (default: when small)"),
         "deterministic": Field((bool,), default=False,
@@ -108,19 +119,20 @@ EXPERIMENT_SCHEMA: dict[str, Field] = {
         "devices": Field((list,), default=None, nullable=True, items=Field((str,)),
                          doc="devices for the mirrored strategy"),
         "verbose": Field((int,), default=1, choices=(0, 1, 2)),
-        "metrics_every_n_epochs": Field((int,), default=1, check=at_least(1),
+        "metrics_every_n_epochs": Field((int,), default=1, check=between(1, MAX_COUNT),
                                         doc="how often the experiment's metrics are scored"),
     }),
     "latents": Field((dict,), default={}, schema={
-        "bank_size": Field((int,), default=64, check=at_least(1),
+        "bank_size": Field((int,), default=64, check=between(1, MAX_BANK_SIZE),
                            doc="fixed, numbered latents saved with the run"),
     }),
     "checkpoint": Field((dict,), default={}, schema={
-        "every_n_epochs": Field((int,), default=1, check=at_least(1)),
-        "every_n_steps": Field((int,), default=None, nullable=True, check=at_least(1),
+        "every_n_epochs": Field((int,), default=1, check=between(1, MAX_COUNT)),
+        "every_n_steps": Field((int,), default=None, nullable=True, check=between(1, MAX_COUNT),
                                doc="also checkpoint every N steps, mid-epoch (crash recovery)"),
-        "keep_last": Field((int,), default=3, check=at_least(1)),
-        "keep_every_n_epochs": Field((int,), default=None, nullable=True, check=at_least(1)),
+        "keep_last": Field((int,), default=3, check=between(1, MAX_COUNT)),
+        "keep_every_n_epochs": Field((int,), default=None, nullable=True,
+                                     check=between(1, MAX_COUNT)),
     }),
     "callbacks": Field((list,), default=[], items=_component("a callback")),
     "metrics": Field((list,), default=[], items=_component("a metric")),
@@ -457,7 +469,7 @@ def check_params(factory: Any, params: Mapping[str, Any], path: str,
         return []
     names = [p.name for p in accepted if p.kind is not inspect.Parameter.VAR_POSITIONAL
              and p.name != "self"]
-    problems = []
+    problems = _annotation_problems(factory, params, path, names)
     for key in params:
         if key not in names:
             close = difflib.get_close_matches(key, names, n=1)
@@ -471,6 +483,70 @@ def check_params(factory: Any, params: Mapping[str, Any], path: str,
             problems.append(Problem(join_path(path, parameter.name),
                                     f"missing required parameter '{parameter.name}'"))
     return problems
+
+
+#: Plain annotation types whose values ``check_params`` checks (others are the factory's job).
+_PLAIN_TYPES: dict[Any, tuple[type, ...]] = {
+    int: (int,), float: (float, int), str: (str,), bool: (bool,), type(None): (type(None),),
+    Path: (str,), list: (list,), dict: (dict,),
+}
+
+
+def _annotation_problems(factory: Any, params: Mapping[str, Any], path: str,
+                         names: Sequence[str]) -> list[Problem]:
+    """Params whose value has the wrong plain type for the factory's annotation.
+
+    ``image_size: int`` given ``32.0`` would pass a ``value in (28, 32, 64)``
+    test and fail later, inside TensorFlow; it is refused here. Params named
+    ``latent_dim`` are bounded by :data:`~ganlab.schema.MAX_LATENT_DIM`.
+    """
+    hints = _type_hints(factory)
+    problems = []
+    for key, value in params.items():
+        if key not in names:
+            continue
+        if key == "latent_dim" and isinstance(value, int) and not isinstance(value, bool) \
+                and not 1 <= value <= MAX_LATENT_DIM:
+            problems.append(Problem(join_path(path, key), f"expected a latent size from 1 to "
+                                    f"{MAX_LATENT_DIM:,}, received {describe_value(value)}"))
+        accepted = _accepted_types(hints.get(key))
+        if accepted is None or _plain_type_ok(value, accepted):
+            continue
+        plain = tuple(t for t in accepted if t is not type(None))
+        problems.append(Problem(join_path(path, key),
+                                f"expected {describe_type(plain, len(plain) < len(accepted))}, "
+                                f"received {describe_value(value)}"))
+    return problems
+
+
+def _type_hints(factory: Any) -> dict[str, Any]:
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # noqa: BLE001 - annotations a plugin cannot resolve: not checked
+        return {}
+
+
+def _accepted_types(hint: Any) -> tuple[type, ...] | None:
+    """The plain types ``hint`` allows, or ``None`` when it is not only plain types."""
+    if hint is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        parts = typing.get_args(hint)
+    elif origin in (list, dict):
+        parts = (origin,)
+    else:
+        parts = (hint,)
+    if not all(part in _PLAIN_TYPES for part in parts):
+        return None
+    return tuple(dict.fromkeys(t for part in parts for t in _PLAIN_TYPES[part]))
+
+
+def _plain_type_ok(value: Any, accepted: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):
+        return bool in accepted
+    return isinstance(value, accepted)
 
 
 def raise_if_problems(experiment: Experiment, problems: Sequence[Problem]) -> None:

@@ -26,8 +26,9 @@ except ImportError:  # Windows: the lock falls back to the pid check
     fcntl = None  # type: ignore[assignment]
 
 from ganlab.atomic import atomic_write, pid_alive
-from ganlab.errors import ConfigError, RunDirectoryError
+from ganlab.errors import ConfigError, RunDirectoryError, describe_os_error
 from ganlab.experiment import RESUMABLE_CHANGES, load_yaml_data
+from ganlab.schema import MAX_LATENT_DIM
 
 LOCK_NAME = ".ganlab.lock"
 
@@ -150,6 +151,10 @@ class RunDirectory:
             raise RunDirectoryError(f"Cannot read {self.metadata}: {exc}.") from None
         if not isinstance(data, dict):
             raise RunDirectoryError(f"{self.metadata} is damaged (not a JSON object).")
+        problems = metadata_problems(data)
+        if problems:
+            raise RunDirectoryError(f"{self.metadata} is damaged: {'; '.join(problems)}. "
+                                    "ganlab writes it; it was edited or corrupted.")
         return data
 
     def update_metadata(self, **values: Any) -> None:
@@ -157,6 +162,35 @@ class RunDirectory:
         data = self.read_metadata()
         data.update(values)
         write_json_atomic(self.metadata, data)
+
+
+# -- run.json fields -----------------------------------------------------------------------------
+#: Largest image side ``run.json`` may record.
+MAX_IMAGE_SIDE = 8192
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def metadata_problems(data: Mapping[str, Any]) -> list[str]:
+    """Fields of ``run.json`` with the wrong type or range (``[]``: sound; others unchecked)."""
+    checks: dict[str, tuple[Any, str]] = {
+        "latent_dim": (lambda v: _whole(v, 1, MAX_LATENT_DIM),
+                       f"a whole number from 1 to {MAX_LATENT_DIM}"),
+        "latent_distribution": (lambda v: v in ("normal", "uniform"), "'normal' or 'uniform'"),
+        "image_shape": (lambda v: isinstance(v, list) and len(v) == 3
+                        and all(_whole(x, 1, MAX_IMAGE_SIDE) for x in v),
+                        "[height, width, channels] of whole numbers"),
+        "epochs_completed": (lambda v: _whole(v, 0, 10**9), "a whole number >= 0"),
+        "status": (lambda v: isinstance(v, str), "a string"),
+        "name": (lambda v: isinstance(v, str), "a string"),
+        "experiment_dir": (lambda v: isinstance(v, str), "a string"),
+        "ganlab_version": (lambda v: isinstance(v, str), "a string"),
+        "branched_from": (lambda v: isinstance(v, dict), "a mapping"),
+    }
+    return [f"{key} is {data[key]!r}, expected {expected}"
+            for key, (ok, expected) in checks.items() if key in data and not ok(data[key])]
 
 
 # -- where a run may live -------------------------------------------------------------------------
@@ -297,6 +331,15 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         """Take the lock or raise :class:`RunDirectoryError`."""
+        try:
+            return self._acquire()
+        except OSError as exc:
+            raise RunDirectoryError(
+                f"{describe_os_error(exc)} (while taking the run directory's lock "
+                f"{self.path}) Choose another run_dir (--set run_dir=PATH) if it cannot be "
+                "fixed.") from None
+
+    def _acquire(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(10):
             handle = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

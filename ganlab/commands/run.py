@@ -9,6 +9,7 @@ import click
 
 from ganlab.commands.data import check_data_apart_from_run
 from ganlab.components import build_callbacks, build_dataset, build_loss, check_components
+from ganlab.devices import check_devices
 from ganlab.errors import ConfigError, DataError
 from ganlab.experiment import Experiment, load_experiment
 from ganlab.plugins import LoadedPlugins
@@ -39,7 +40,9 @@ def parse_checkpoint_spec(spec: str) -> tuple[int, int]:
         if not sep:
             key, value = "epoch", key
         fields[key] = value
-    if set(fields) - {"epoch", "step"} or not all(v.isdigit() for v in fields.values()) \
+    # isdigit() alone accepts '²', which int() refuses.
+    if set(fields) - {"epoch", "step"} \
+            or not all(v.isascii() and v.isdigit() for v in fields.values()) \
             or "epoch" not in fields:
         raise ConfigError(f"--from-checkpoint {spec!r}: expected epoch=N (the checkpoint "
                           "written at the end of epoch N), e.g. --from-checkpoint epoch=10.")
@@ -82,6 +85,7 @@ def run(state: Any, experiment_file: str, overrides: tuple[str, ...],
         raise ConfigError("--from-run is only used with --from-checkpoint epoch=N.")
     experiment, loaded = load_for_command(state, experiment_file, overrides)
     check_data_apart_from_run(experiment, build_dataset(experiment, loaded.registry))
+    check_devices(experiment.config["train"])
     from ganlab.engine.branch import BranchSource
     from ganlab.engine.runner import run_experiment  # TensorFlow loads only here
 
@@ -104,6 +108,7 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
     """Check EXPERIMENT_FILE, the plugins it needs and its data, without training."""
     experiment, loaded = load_for_command(state, experiment_file, overrides)
     check_components(experiment, loaded.registry)
+    check_devices(experiment.config["train"])
     dataset = build_dataset(experiment, loaded.registry)
     check_data_apart_from_run(experiment, dataset)
     if dataset.is_prepared():

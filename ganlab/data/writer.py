@@ -300,8 +300,13 @@ def _reuse_or_refuse(dataset: TFRecordImageDataset, manifest: dict[str, Any],
         return None
     if overwrite:
         return None
-    differences = option_differences(manifest, options) or [
-        f"format version {manifest.get('format_version')} → {FORMAT_VERSION}"]
+    differences = option_differences(manifest, options)
+    if not differences:
+        raise DataError(
+            f"The manifest of the TFRecords in {target} records the same options as the "
+            "experiment but another fingerprint: dataset.json was edited or damaged, so "
+            "ganlab cannot trust that the records match. Prepare them again with `ganlab "
+            "prepare EXPERIMENT.yaml --overwrite` (or point `tfrecords` at another folder).")
     raise DataError(
         f"The TFRecords in {target} were prepared with other options "
         f"({'; '.join(differences)}). Refusing to replace them: pass --overwrite "
