@@ -1,0 +1,79 @@
+"""Every CLI entry point, fed hostile input, ends in a user error: never exit 70, never a traceback.
+
+The commands are read from the real ``ganlab`` group after core and plugin
+commands are registered (what ``ganlab --help`` lists). Each argument and
+each value-taking option of each command is given, in turn, every hostile
+value; the other arguments get a hostile experiment/run path too, so no
+case reaches real work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+from reliability_support import flat, invoke
+
+from ganlab import cli
+
+
+def bomb() -> str:
+    lines = ["name: bomb", "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    return "\n".join(lines) + "\n"
+
+
+def hostile_values(root: Path) -> dict[str, str]:
+    """Name → a hostile command-line value (files made under ``root``)."""
+    (root / "bomb.yaml").write_text(bomb())
+    (root / "deep.yaml").write_text("x: " + "[" * 3000 + "]" * 3000 + "\n")
+    (root / "binary.bin").write_bytes(bytes(range(256)))
+    (root / "a-folder").mkdir()
+    (root / "loop").symlink_to(root / "loop")
+    return {"bomb": str(root / "bomb.yaml"), "deep": str(root / "deep.yaml"),
+            "binary": str(root / "binary.bin"), "folder": str(root / "a-folder"),
+            "loop": str(root / "loop"), "missing": str(root / "nowhere" / "x"),
+            "superscript": "²", "negative": "-1", "huge": str(10**40), "empty": "",
+            "under-a-file": str(root / "binary.bin" / "x.png")}
+
+
+def commands() -> list[tuple[str, click.Command]]:
+    cli._register_core_commands()
+    cli._register_plugin_commands([])
+    return sorted(cli.cli.commands.items())
+
+
+def invocations(name: str, command: click.Command, values: dict[str, str]) -> list[list[str]]:
+    """Argument lists: each parameter given each hostile value, the others a bomb path."""
+    arguments = [p for p in command.params if isinstance(p, click.Argument)]
+    options = [p for p in command.params if isinstance(p, click.Option)
+               and not p.is_flag and not p.count and p.name != "help"]
+    base = [values["bomb"]] * len(arguments)
+    calls = []
+    for value in values.values():
+        for index in range(len(arguments)):
+            calls.append([name, *base[:index], value, *base[index + 1:]])
+        for option in options:
+            calls.append([name, *base, option.opts[0], value])
+    return calls or [[name, value] for value in values.values()]
+
+
+def test_the_walk_covers_every_command() -> None:
+    names = [name for name, _ in commands()]
+    for expected in ("run", "validate", "sample", "prepare", "inspect", "list-plugins",
+                     "arithmetic", "interpolate"):
+        assert expected in names
+
+
+@pytest.mark.parametrize("name", [name for name, _ in commands()])
+def test_no_hostile_input_is_an_internal_error(name: str, tmp_path: Path) -> None:
+    command = dict(commands())[name]
+    values = hostile_values(tmp_path)
+    for args in invocations(name, command, values):
+        result = invoke(args)
+        text = flat(result.output)
+        assert result.exit_code != 70 and "internal error" not in text, (args, text)
+        assert "Traceback" not in text, (args, text)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (
+            args, repr(result.exception), text)
