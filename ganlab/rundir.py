@@ -226,6 +226,32 @@ def check_apart(run_dir: str | Path, tfrecords: str | Path) -> None:
         "change `run_dir` or the dataset's `tfrecords` parameter.")
 
 
+def check_run_dir_path(run_dir: str | Path) -> None:
+    """Refuse a ``run_dir`` that cannot become a run directory, before any work.
+
+    Raises:
+        RunDirectoryError: It is a file, lies under a file, is a symlink
+            loop, or its nearest existing folder is not writable.
+
+    """
+    path = Path(os.path.expanduser(os.fspath(run_dir)))
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # a loop, or a file in the middle of the path
+        raise RunDirectoryError(f"run_dir {run_dir}: {describe_os_error(exc)} Choose another "
+                                "run_dir (--set run_dir=PATH).") from None
+    if path.exists() and not path.is_dir():
+        raise RunDirectoryError(f"run_dir {run_dir} is a file, not a folder: ganlab will not "
+                                "write over it. Choose another run_dir (--set run_dir=PATH).")
+    existing = next((p for p in (path, *path.absolute().parents) if p.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise RunDirectoryError(f"run_dir {run_dir} cannot be written: {existing} is not "
+                                "writable by you (permissions, or a read-only filesystem). "
+                                "Choose another run_dir (--set run_dir=PATH).")
+
+
 # -- compatibility on resume ---------------------------------------------------------------------
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     """``{'a': {'b': 1}}`` → ``{'a.b': 1}``; lists are leaves."""

@@ -383,6 +383,16 @@ def disk_full_in_the_writer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(writer, "_fsync_file", full)
 
 
+def disk_full_on_export(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``OSError(ENOSPC)`` when the finished generator is saved as ``generator.keras``."""
+    import keras
+
+    def full(self: Any, path: Any, *args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(keras.Model, "save", full)
+
+
 # -- the table ------------------------------------------------------------------------------------
 CASES = [
     # YAML and schema
@@ -649,11 +659,11 @@ def no_manifest_and(name: str) -> Callable[[Path], None]:
     return damage
 
 
-def tiny_run_dir(where: Callable[[Path], str]) -> Setup:
+def tiny_run_dir(where: Callable[[Path], str], command: str = "run") -> Setup:
     def setup(tmp: Path) -> list[str]:
         prepare_tiny_data(tmp)
         config = tiny_config(tmp, "bad", run_dir=where(tmp))
-        return ["run", str(write_experiment(tmp / "exp.yaml", config))]
+        return [command, str(write_experiment(tmp / "exp.yaml", config))]
     return setup
 
 
@@ -944,7 +954,13 @@ CASES += [
          ("must be integers in 0..255",)),
     # OS errors on paths the user chose
     Case("run-dir-is-a-file", tiny_run_dir(a_file_at("occupied")), 5,
-         ("Cannot use", "occupied", "File exists", "Choose another run_dir")),
+         ("run_dir", "occupied is a file, not a folder", "Choose another run_dir")),
+    Case("run-dir-is-a-file-validate", tiny_run_dir(a_file_at("taken"), "validate"), 5,
+         ("run_dir", "taken is a file, not a folder")),
+    Case("run-dir-symlink-loop-validate", tiny_run_dir(symlink_loop, "validate"), 5,
+         ("run_dir", "symlink loop")),
+    Case("export-disk-full", tiny("run"), 74,
+         ("No space left on device", "the disk is full"), inject=disk_full_on_export),
     Case("run-dir-under-a-file", tiny_run_dir(lambda tmp: str(
         a_file_at("blocker")(tmp)) + "/run"), 5, ("Not a directory", "blocker")),
     Case("run-dir-symlink-loop", tiny_run_dir(symlink_loop), 5, ("symlink",)),

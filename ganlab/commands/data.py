@@ -46,9 +46,10 @@ def experiment_dataset(state: Any, path: str, overrides: tuple[str, ...]
 
 
 def check_data_apart_from_run(experiment: Experiment, dataset: Any) -> None:
-    """Refuse a TFRecord folder that is the run directory or nested with it."""
-    from ganlab.rundir import check_apart
+    """Refuse a run_dir that cannot be one, or a TFRecord folder nested with it."""
+    from ganlab.rundir import check_apart, check_run_dir_path
 
+    check_run_dir_path(experiment.run_dir())
     tfrecords = getattr(dataset, "tfrecords", None)
     if tfrecords is not None:
         check_apart(experiment.run_dir(), tfrecords)
