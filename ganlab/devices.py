@@ -2,8 +2,9 @@
 
 ``train.devices`` lists the devices of the ``mirrored`` strategy. Naming a
 GPU on a machine without one must not quietly train on the CPU: the run is
-refused with what the machine has. TensorFlow is imported only when a
-device list is actually given.
+refused with what the machine has. CPU names are always accepted (the
+strategy splits the host CPU into as many logical devices as are named).
+TensorFlow is imported only when a device list is actually given.
 """
 
 from __future__ import annotations
@@ -42,12 +43,15 @@ def check_devices(train: Mapping[str, Any]) -> None:
                           "such as /gpu:0, /gpu:1 or /cpu:0.")
     import tensorflow as tf
 
-    present = {device_key(d.name): d.name for d in tf.config.list_logical_devices()}
-    missing = [name for name, key in wanted.items() if key not in present]
+    # Physical devices only: listing logical ones would start the runtime and
+    # freeze the device layout the strategy may still split the CPU into.
+    counts = {kind: len(tf.config.list_physical_devices(kind)) for kind in ("GPU", "TPU")}
+    missing = [name for name, (kind, index) in wanted.items()
+               if kind != "CPU" and index >= counts[kind]]
     if missing:
-        have = ", ".join(sorted(present.values())) or "none"
+        have = ", ".join(f"{count} {kind}" for kind, count in counts.items())
         raise ConfigError(
             f"train.devices names {', '.join(missing)}, which this machine does not have (it "
-            f"has: {have}). ganlab will not quietly train elsewhere: remove train.devices "
-            "(or --set train.devices=null) to use what is there, or run on a machine with "
-            "those devices.")
+            f"has the CPU and {have}). ganlab will not quietly train elsewhere: remove "
+            "train.devices (or --set train.devices=null) to use what is there, or run on a "
+            "machine with those devices.")

@@ -829,7 +829,7 @@ CASES += [
     # devices
     Case("mirrored-gpu-without-gpu", experiment(train__strategy="mirrored",
                                                 train__devices=["/gpu:0"]), 2,
-         ("train.devices names /gpu:0", "does not have", "/device:CPU:0")),
+         ("train.devices names /gpu:0", "does not have", "the CPU and 0 GPU")),
     Case("mirrored-gpu-without-gpu-run", experiment("run", train__strategy="mirrored",
                                                     train__devices=["/gpu:0", "/gpu:1"]), 2,
          ("train.devices names /gpu:0, /gpu:1", "does not have")),

@@ -3,8 +3,9 @@
 The commands are read from the real ``ganlab`` group after core and plugin
 commands are registered (what ``ganlab --help`` lists). Each argument and
 each value-taking option of each command is given, in turn, every hostile
-value; the other arguments get a hostile experiment/run path too, so no
-case reaches real work.
+value, while the other arguments are good ones: a real tiny experiment with
+prepared TFRecords and a real tiny trained run (shared by the module), so
+hostile option values reach the code that uses them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import click
 import pytest
-from reliability_support import flat, invoke
+from reliability_support import flat, invoke, prepare_tiny_data, tiny_config, write_experiment
 
 from ganlab import cli
 
@@ -44,19 +45,45 @@ def commands() -> list[tuple[str, click.Command]]:
     return sorted(cli.cli.commands.items())
 
 
-def invocations(name: str, command: click.Command, values: dict[str, str]) -> list[list[str]]:
-    """Argument lists: each parameter given each hostile value, the others a bomb path."""
+#: Good values of options, given whenever a command has the option (and it is not under test).
+GOOD_OPTIONS = {"--concept": "first=0,1", "--expr": "first", "--from": "0", "--to": "1",
+                "--num": "4"}
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A tiny experiment with prepared data and its finished run (trained once)."""
+    root = tmp_path_factory.mktemp("good")
+    prepare_tiny_data(root)
+    config = tiny_config(root, "good", train={"epochs": 1, "deterministic": False},
+                         checkpoint={"every_n_steps": None})
+    experiment = str(write_experiment(root / "exp.yaml", config))
+    result = invoke(["run", experiment])
+    assert result.exit_code == 0, result.output
+    return {"experiment_file": experiment, "run_dir": str(root / "runs" / "good")}
+
+
+def invocations(name: str, command: click.Command, values: dict[str, str],
+                good: dict[str, str], out: str) -> list[list[str]]:
+    """Argument lists: each parameter given each hostile value, the others good ones."""
     arguments = [p for p in command.params if isinstance(p, click.Argument)]
     options = [p for p in command.params if isinstance(p, click.Option)
                and not p.is_flag and not p.count and p.name != "help"]
-    base = [values["bomb"]] * len(arguments)
+    base = [good.get(str(p.name), values["bomb"]) for p in arguments]
+    required = {o.opts[0]: GOOD_OPTIONS.get(o.opts[0], out) for o in options
+                if o.required or o.opts[0] in GOOD_OPTIONS}
     calls = []
     for value in values.values():
         for index in range(len(arguments)):
-            calls.append([name, *base[:index], value, *base[index + 1:]])
+            calls.append([name, *base[:index], value, *base[index + 1:],
+                          *_pairs(required)])
         for option in options:
-            calls.append([name, *base, option.opts[0], value])
+            calls.append([name, *base, *_pairs({**required, option.opts[0]: value})])
     return calls or [[name, value] for value in values.values()]
+
+
+def _pairs(options: dict[str, str]) -> list[str]:
+    return [part for option, value in options.items() for part in (option, value)]
 
 
 def test_the_walk_covers_every_command() -> None:
@@ -67,10 +94,11 @@ def test_the_walk_covers_every_command() -> None:
 
 
 @pytest.mark.parametrize("name", [name for name, _ in commands()])
-def test_no_hostile_input_is_an_internal_error(name: str, tmp_path: Path) -> None:
+def test_no_hostile_input_is_an_internal_error(name: str, tmp_path: Path,
+                                               good: dict[str, str]) -> None:
     command = dict(commands())[name]
     values = hostile_values(tmp_path)
-    for args in invocations(name, command, values):
+    for args in invocations(name, command, values, good, str(tmp_path / "out.png")):
         result = invoke(args)
         text = flat(result.output)
         assert result.exit_code != 70 and "internal error" not in text, (args, text)

@@ -141,7 +141,7 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output PNG.")
 @click.option("--seed", type=click.IntRange(0), default=None,
               help="Draw fresh latents from this seed (default: the run's numbered bank).")
-@click.option("--rows", type=click.IntRange(1), default=None, help="Grid rows.")
+@click.option("--rows", type=click.IntRange(1, 4096), default=None, help="Grid rows.")
 @click.option("--numbered", is_flag=True,
               help="Label each cell with its exemplar name (bank index, or sN for seed N).")
 @click.option("--epoch", type=click.IntRange(1), default=None,

@@ -123,7 +123,8 @@ def parse_exemplar(value: int | str) -> Exemplar:
     """
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return Exemplar(index=value)
-    text = str(value).strip() if isinstance(value, str) else None
+    # ASCII only: isdigit() accepts '²', which int() refuses.
+    text = str(value).strip() if isinstance(value, str) and str(value).isascii() else None
     if text and text.isdigit():
         return Exemplar(index=int(text))
     if text and text[0] in "sS" and text[1:].isdigit():
@@ -905,7 +906,7 @@ def arithmetic_command(run_dir: str, concepts: tuple[str, ...], expression: str,
 @epoch_option
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Output PNG; the animated GIF goes next to it (same name, .gif).")
-@click.option("--gif-ms", type=click.IntRange(10), default=120, show_default=True,
+@click.option("--gif-ms", type=click.IntRange(10, 60_000), default=120, show_default=True,
               help="Milliseconds per GIF frame.")
 def interpolate_command(run_dir: str, start: str, end: str, steps: int,
                         spherical: bool | None, epoch: int | None, out: str,
