@@ -10,6 +10,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -31,6 +32,10 @@ from ganlab.experiment import RESUMABLE_CHANGES, load_yaml_data
 from ganlab.schema import MAX_LATENT_DIM
 
 LOCK_NAME = ".ganlab.lock"
+#: Names of ganlab's temporary files: ``atomic_write``'s ``.<name>.<8 random>.tmp``
+#: (``tempfile.mkstemp``) and the export's ``.generator-<pid>.keras``; nothing else
+#: in a run directory is removed as a leftover.
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp|\.generator-\d+\.keras")
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -115,9 +120,7 @@ class RunDirectory:
             return []
         folders = [self.root] + [p for p in self.root.iterdir() if p.is_dir()]
         stale = [p for folder in folders for p in folder.iterdir()
-                 if p.is_file() and p.name.startswith(".")
-                 and (p.name.endswith(".tmp")
-                      or (p.name.startswith(".generator-") and p.name.endswith(".keras")))]
+                 if p.is_file() and not p.is_symlink() and _TEMPORARY.fullmatch(p.name)]
         for path in stale:
             path.unlink(missing_ok=True)
         return stale

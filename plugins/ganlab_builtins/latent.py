@@ -916,7 +916,7 @@ def interpolate_command(run_dir: str, start: str, end: str, steps: int,
     The GIF plays the path forward and back.
     """
     png = Path(out)
-    gif = png.with_suffix(".gif")
+    gif = png.with_suffix(".gif") if png.name else png  # with_suffix refuses an empty name
     if gif == png:
         raise LatentCommandError(f"--out {out} names the PNG; the GIF is written next to it "
                                  "with the .gif suffix. Give a .png path.")
