@@ -73,13 +73,30 @@ def invocations(name: str, command: click.Command, values: dict[str, str],
     required = {o.opts[0]: GOOD_OPTIONS.get(o.opts[0], out) for o in options
                 if o.required or o.opts[0] in GOOD_OPTIONS}
     calls = []
-    for value in values.values():
-        for index in range(len(arguments)):
-            calls.append([name, *base[:index], value, *base[index + 1:],
-                          *_pairs(required)])
-        for option in options:
+    for index, argument in enumerate(arguments):
+        for value in _fitting(argument, values):
+            calls.append([name, *base[:index], value, *base[index + 1:], *_pairs(required)])
+    for option in options:
+        for value in _fitting(option, values):
             calls.append([name, *base, *_pairs({**required, option.opts[0]: value})])
     return calls or [[name, value] for value in values.values()]
+
+
+#: Hostile values worth giving a parameter of each click type (click itself
+#: refuses the rest before ganlab sees them).
+_NUMBERS = ("superscript", "negative", "huge", "empty")
+_PATHS = ("bomb", "deep", "binary", "folder", "loop", "missing", "under-a-file", "empty")
+
+
+def _fitting(parameter: click.Parameter, values: dict[str, str]) -> list[str]:
+    kind = parameter.type
+    if isinstance(kind, (click.types.IntParamType, click.types.FloatParamType)):
+        names = _NUMBERS
+    elif isinstance(kind, click.Path):
+        names = _PATHS
+    else:
+        names = tuple(values)
+    return [values[name] for name in names]
 
 
 def _pairs(options: dict[str, str]) -> list[str]:
