@@ -32,10 +32,10 @@ from ganlab.experiment import RESUMABLE_CHANGES, load_yaml_data
 from ganlab.schema import MAX_LATENT_DIM
 
 LOCK_NAME = ".ganlab.lock"
-#: Names of ganlab's temporary files: ``tempfile.mkstemp``'s ``.<prefix><8 random>.tmp``
-#: (``atomic_write``, checkpoints) and the export's ``.generator-<pid>.keras``; nothing
-#: else in a run directory is removed as a leftover.
-_TEMPORARY = re.compile(r"\..*[a-z0-9_]{8}\.tmp|\.generator-\d+\.keras")
+#: Names of ganlab's temporary files in a run directory: hidden ``.tmp`` files
+#: (``atomic_write`` and checkpoints write ``.<name>.<random>.tmp``) and the
+#: export's ``.generator-<pid>.keras``; nothing else is removed as a leftover.
+_TEMPORARY = re.compile(r"\..+\.tmp|\.generator-\d+\.keras")
 
 
 def write_text_atomic(path: Path, text: str) -> None:
