@@ -112,7 +112,9 @@ def test_the_walk_covers_every_command() -> None:
 
 @pytest.mark.parametrize("name", [name for name, _ in commands()])
 def test_no_hostile_input_is_an_internal_error(name: str, tmp_path: Path,
-                                               good: dict[str, str]) -> None:
+                                               good: dict[str, str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # outputs named by hostile values land here, not in the repo
     command = dict(commands())[name]
     values = hostile_values(tmp_path)
     for args in invocations(name, command, values, good, str(tmp_path / "out.png")):
