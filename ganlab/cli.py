@@ -18,10 +18,12 @@ from typing import Any
 import click
 
 from ganlab import __version__
-from ganlab.errors import GanlabError
+from ganlab.errors import GanlabError, describe_os_error
 from ganlab.plugins import LoadedPlugins, PluginRecord, load_plugins, plugin_warnings
 
 INTERNAL_ERROR_EXIT = 70
+#: sysexits' EX_IOERR: an operating-system error on a user's path.
+OS_ERROR_EXIT = 74
 #: The modules of ``ganlab.commands`` whose ``COMMANDS`` list the core adds. Each is
 #: imported at start-up for ``--help``, so none may import TensorFlow at module level.
 CORE_COMMAND_MODULES: tuple[str, ...] = (
@@ -95,6 +97,11 @@ class GanlabGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
+        except OSError as exc:  # a path the user chose: missing, a file, read-only, full
+            if debug:
+                raise
+            click.echo(fail_message(describe_os_error(exc)), err=True)
+            ctx.exit(OS_ERROR_EXIT)
         except Exception as exc:
             if debug:
                 raise

@@ -10,19 +10,33 @@ from __future__ import annotations
 import copy
 import difflib
 import inspect
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ganlab.config_yaml import (  # noqa: F401 - parse_yaml and the bounds are public here too
+    MAX_YAML_BYTES,
+    MAX_YAML_DEPTH,
+    MAX_YAML_VALUES,
+    compose_bounded,
+    load_yaml_data,
+    parse_yaml,
+)
 from ganlab.errors import ConfigError, GanlabError
 from ganlab.schema import (
+    MAX_BANK_SIZE,
+    MAX_COUNT,
+    MAX_LATENT_DIM,
+    MAX_SEED,
     REQUIRED,
     Field,
     Problem,
-    at_least,
+    between,
+    describe_type,
+    describe_value,
     greater_than,
     in_unit_interval,
     join_path,
@@ -31,6 +45,8 @@ from ganlab.schema import (
 )
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+#: Discriminator updates per generator update.
+MAX_D_STEPS = 100
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 
@@ -64,7 +80,7 @@ def _adam(lr: float) -> Field:
 
 SCHEDULE = Field((dict,), default=None, nullable=True,
                  doc="piecewise-constant learning-rate factors by epoch", schema={
-    "boundaries_epochs": Field((list,), items=Field((int,), check=at_least(1)),
+    "boundaries_epochs": Field((list,), items=Field((int,), check=between(1, MAX_COUNT)),
                                check=_increasing, doc="epochs where the factor changes"),
     "factors": Field((list,), items=Field((float,), check=greater_than(0)),
                      doc="one factor more than boundaries"),
@@ -75,7 +91,7 @@ EXPERIMENT_SCHEMA: dict[str, Field] = {
                   check=matches(r"[A-Za-z0-9][A-Za-z0-9_.-]*",
                                 "letters, digits, '_', '.', '-' (a folder name)")),
     "description": Field((str,), default=""),
-    "seed": Field((int,), default=0, check=at_least(0)),
+    "seed": Field((int,), default=0, check=between(0, MAX_SEED)),
     "run_dir": Field((str,), default=None, nullable=True,
                      doc="run directory (default runs/<name>)"),
     "plugins": Field((list,), default=[], items=Field((str,)),
@@ -93,13 +109,14 @@ EXPERIMENT_SCHEMA: dict[str, Field] = {
         "schedule": SCHEDULE,
     }),
     "train": Field((dict,), doc="training loop settings", schema={
-        "epochs": Field((int,), check=at_least(1)),
-        "batch_size": Field((int,), check=at_least(1)),
-        "steps_per_epoch": Field((int,), default=None, nullable=True, check=at_least(1),
+        "epochs": Field((int,), check=between(1, MAX_COUNT)),
+        "batch_size": Field((int,), check=between(1, MAX_COUNT)),
+        "steps_per_epoch": Field((int,), default=None, nullable=True,
+                                 check=between(1, MAX_COUNT),
                                  doc="cap on steps per epoch (default: one pass)"),
-        "d_steps": Field((int,), default=1, check=at_least(1),
+        "d_steps": Field((int,), default=1, check=between(1, MAX_D_STEPS),
                          doc="discriminator updates per generator update"),
-        "shuffle_buffer": Field((int,), default=10000, check=at_least(0)),
+        "shuffle_buffer": Field((int,), default=10000, check=between(0, MAX_COUNT)),
         "cache": Field((bool,), default=None, nullable=True,
                        doc="cache decoded images in memory (default: when small)"),
         "deterministic": Field((bool,), default=False,
@@ -110,19 +127,20 @@ EXPERIMENT_SCHEMA: dict[str, Field] = {
         "devices": Field((list,), default=None, nullable=True, items=Field((str,)),
                          doc="devices for the mirrored strategy"),
         "verbose": Field((int,), default=1, choices=(0, 1, 2)),
-        "metrics_every_n_epochs": Field((int,), default=1, check=at_least(1),
+        "metrics_every_n_epochs": Field((int,), default=1, check=between(1, MAX_COUNT),
                                         doc="how often the experiment's metrics are scored"),
     }),
     "latents": Field((dict,), default={}, schema={
-        "bank_size": Field((int,), default=64, check=at_least(1),
+        "bank_size": Field((int,), default=64, check=between(1, MAX_BANK_SIZE),
                            doc="fixed, numbered latents saved with the run"),
     }),
     "checkpoint": Field((dict,), default={}, schema={
-        "every_n_epochs": Field((int,), default=1, check=at_least(1)),
-        "every_n_steps": Field((int,), default=None, nullable=True, check=at_least(1),
+        "every_n_epochs": Field((int,), default=1, check=between(1, MAX_COUNT)),
+        "every_n_steps": Field((int,), default=None, nullable=True, check=between(1, MAX_COUNT),
                                doc="also checkpoint every N steps, mid-epoch (crash recovery)"),
-        "keep_last": Field((int,), default=3, check=at_least(1)),
-        "keep_every_n_epochs": Field((int,), default=None, nullable=True, check=at_least(1)),
+        "keep_last": Field((int,), default=3, check=between(1, MAX_COUNT)),
+        "keep_every_n_epochs": Field((int,), default=None, nullable=True,
+                                     check=between(1, MAX_COUNT)),
     }),
     "callbacks": Field((list,), default=[], items=_component("a callback")),
     "metrics": Field((list,), default=[], items=_component("a metric")),
@@ -249,53 +267,6 @@ def _line_for(path: str, lines: Mapping[str, int]) -> int | None:
     return None
 
 
-# -- YAML with line numbers --------------------------------------------------------------------
-def parse_yaml(text: str, where: str) -> tuple[Any, dict[str, int]]:
-    """``yaml.safe_load`` the text and map each key path to its line (1-based).
-
-    Raises:
-        ConfigError: Not valid YAML, or a tag that would build a Python object.
-
-    """
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.constructor.ConstructorError as exc:
-        mark = exc.problem_mark
-        line = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{where}: unsupported YAML tag{line} ({exc.problem}). Experiment "
-                          "files are plain data: tags that construct Python objects are "
-                          "refused.") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: not valid YAML{line}: {problem}.") from None
-    lines: dict[str, int] = {}
-    if node is not None:
-        _collect_lines(node, "", lines, where)
-    return data, lines
-
-
-def _collect_lines(node: yaml.Node, path: str, lines: dict[str, int],
-                   where: str = "<experiment>") -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            child = join_path(path, str(key_node.value))
-            if child in lines and key_node.value != "<<":
-                # yaml.safe_load silently keeps the last of duplicate keys.
-                raise ConfigError(f"{where}: key '{child}' appears twice (lines {lines[child]} "
-                                  f"and {key_node.start_mark.line + 1}); YAML would silently "
-                                  "keep only the last one. Merge them into one.")
-            lines[child] = key_node.start_mark.line + 1
-            _collect_lines(value_node, child, lines, where)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            child = join_path(path, index)
-            lines[child] = item.start_mark.line + 1
-            _collect_lines(item, child, lines, where)
-
-
 # -- overrides ---------------------------------------------------------------------------------
 def apply_override(data: dict[str, Any], override: str) -> str:
     """Apply ``a.b.c=value`` (value parsed as YAML) to ``data``; return the key path.
@@ -311,8 +282,8 @@ def apply_override(data: dict[str, Any], override: str) -> str:
         raise ConfigError(f"--set {override!r}: expected KEY.PATH=VALUE, e.g. "
                           "--set train.epochs=5.")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
+        value = load_yaml_data(raw, f"--set {override!r}") if raw.strip() else ""
+    except ConfigError as exc:
         raise ConfigError(f"--set {override!r}: the value is not valid YAML ({exc}).") from None
     parts = key.strip().split(".")
     node: Any = data
@@ -320,7 +291,8 @@ def apply_override(data: dict[str, Any], override: str) -> str:
     for position, part in enumerate(parts):
         last = position == len(parts) - 1
         if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
+            # isdigit() accepts '²'; only ASCII digits are an index.
+            if not (part.isascii() and part.isdigit()) or int(part) >= len(node):
                 raise ConfigError(f"--set {override!r}: '{shown}' is a list of {len(node)} "
                                   f"items; '{part}' is not a valid index.")
             index = int(part)
@@ -356,7 +328,7 @@ def check_params(factory: Any, params: Mapping[str, Any], path: str,
         return []
     names = [p.name for p in accepted if p.kind is not inspect.Parameter.VAR_POSITIONAL
              and p.name != "self"]
-    problems = []
+    problems = _annotation_problems(factory, params, path, names)
     for key in params:
         if key not in names:
             close = difflib.get_close_matches(key, names, n=1)
@@ -370,6 +342,70 @@ def check_params(factory: Any, params: Mapping[str, Any], path: str,
             problems.append(Problem(join_path(path, parameter.name),
                                     f"missing required parameter '{parameter.name}'"))
     return problems
+
+
+#: Plain annotation types whose values ``check_params`` checks (others are the factory's job).
+_PLAIN_TYPES: dict[Any, tuple[type, ...]] = {
+    int: (int,), float: (float, int), str: (str,), bool: (bool,), type(None): (type(None),),
+    Path: (str,), list: (list,), dict: (dict,),
+}
+
+
+def _annotation_problems(factory: Any, params: Mapping[str, Any], path: str,
+                         names: Sequence[str]) -> list[Problem]:
+    """Params whose value has the wrong plain type for the factory's annotation.
+
+    ``image_size: int`` given ``32.0`` would pass a ``value in (28, 32, 64)``
+    test and fail later, inside TensorFlow; it is refused here. Params named
+    ``latent_dim`` are bounded by :data:`~ganlab.schema.MAX_LATENT_DIM`.
+    """
+    hints = _type_hints(factory)
+    problems = []
+    for key, value in params.items():
+        if key not in names:
+            continue
+        if key == "latent_dim" and isinstance(value, int) and not isinstance(value, bool) \
+                and not 1 <= value <= MAX_LATENT_DIM:
+            problems.append(Problem(join_path(path, key), f"expected a latent size from 1 to "
+                                    f"{MAX_LATENT_DIM:,}, received {describe_value(value)}"))
+        accepted = _accepted_types(hints.get(key))
+        if accepted is None or _plain_type_ok(value, accepted):
+            continue
+        plain = tuple(t for t in accepted if t is not type(None))
+        problems.append(Problem(join_path(path, key),
+                                f"expected {describe_type(plain, len(plain) < len(accepted))}, "
+                                f"received {describe_value(value)}"))
+    return problems
+
+
+def _type_hints(factory: Any) -> dict[str, Any]:
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # noqa: BLE001 - annotations a plugin cannot resolve: not checked
+        return {}
+
+
+def _accepted_types(hint: Any) -> tuple[type, ...] | None:
+    """The plain types ``hint`` allows, or ``None`` when it is not only plain types."""
+    if hint is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        parts = typing.get_args(hint)
+    elif origin in (list, dict):
+        parts = (origin,)
+    else:
+        parts = (hint,)
+    if not all(part in _PLAIN_TYPES for part in parts):
+        return None
+    return tuple(dict.fromkeys(t for part in parts for t in _PLAIN_TYPES[part]))
+
+
+def _plain_type_ok(value: Any, accepted: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):
+        return bool in accepted
+    return isinstance(value, accepted)
 
 
 def raise_if_problems(experiment: Experiment, problems: Sequence[Problem]) -> None:

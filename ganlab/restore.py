@@ -15,6 +15,7 @@ Nothing here writes to the run directory.
 from __future__ import annotations
 
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,13 +177,66 @@ def load_exported_generator(run_dir: Path) -> tuple[Any, dict[str, Any]]:
             f"{run_dir} has no exported generator ({directory.generator.name} is written when "
             "training completes). Finish the run with 'ganlab run' first, or pick a "
             "checkpoint with --epoch N.")
+    _check_keras_archive(directory.generator)
     import keras
 
     try:
         generator = keras.saving.load_model(directory.generator, compile=False)
-    except (OSError, ValueError) as exc:
-        raise RunDirectoryError(f"Cannot load {directory.generator}: {exc}.") from None
+    except Exception as exc:  # noqa: BLE001 - Keras raises many kinds on a damaged file
+        raise RunDirectoryError(
+            f"Cannot load {directory.generator} ({type(exc).__name__}: {exc}). The exported "
+            "generator is damaged or was not written by ganlab: delete it and pick a "
+            "checkpoint with --epoch N, or run 'ganlab run' again to export it.") from None
+    _check_generator_shapes(generator, directory.generator, metadata)
     return generator, metadata
+
+
+def _check_keras_archive(path: Path) -> None:
+    """Refuse a ``generator.keras`` that is not a Keras archive before Keras reads it.
+
+    Raises:
+        RunDirectoryError: Not a zip file, or no ``config.json`` in it.
+
+    """
+    damaged = (f"{path} is not a Keras model archive (a .keras file is a zip holding "
+               "config.json and the weights)")
+    try:
+        if not zipfile.is_zipfile(path):
+            raise RunDirectoryError(f"{damaged}: it is not a zip file. Delete it and pick a "
+                                    "checkpoint with --epoch N, or run 'ganlab run' again to "
+                                    "export it.")
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise RunDirectoryError(f"Cannot read {path}: {exc}.") from None
+    if "config.json" not in names:
+        raise RunDirectoryError(f"{damaged}: it has no config.json. Delete it and pick a "
+                                "checkpoint with --epoch N, or run 'ganlab run' again.")
+
+
+def _check_generator_shapes(generator: Any, path: Path, metadata: dict[str, Any]) -> None:
+    """The exported model must map ``(n, latent_dim)`` to ``(n, *image_shape)`` as run.json says.
+
+    Raises:
+        RunDirectoryError: It takes or gives other shapes.
+
+    """
+    if "latent_dim" not in metadata or "image_shape" not in metadata:
+        return  # nothing to compare against
+    try:
+        inputs = tuple(generator.inputs[0].shape) if len(generator.inputs) == 1 else None
+        outputs = tuple(generator.outputs[0].shape) if len(generator.outputs) == 1 else None
+    except (AttributeError, TypeError, IndexError):
+        inputs = outputs = None
+    wanted_in = (None, metadata.get("latent_dim"))
+    wanted_out = (None, *metadata.get("image_shape", ()))
+    if inputs != wanted_in or outputs != wanted_out:
+        raise RunDirectoryError(
+            f"{path} maps {inputs} to {outputs}, but run.json says the generator maps latents "
+            f"of size {metadata.get('latent_dim')} to images of shape "
+            f"{tuple(metadata.get('image_shape', ()))}: the export is not this run's "
+            "generator. Delete it and pick a checkpoint with --epoch N, or run 'ganlab run' "
+            "again to export it.")
 
 
 def _exported(directory: RunDirectory) -> RestoredGenerator:

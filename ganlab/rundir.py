@@ -10,6 +10,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 try:
     import fcntl
@@ -27,10 +27,15 @@ except ImportError:  # Windows: the lock falls back to the pid check
     fcntl = None  # type: ignore[assignment]
 
 from ganlab.atomic import atomic_write, pid_alive
-from ganlab.errors import RunDirectoryError
-from ganlab.experiment import RESUMABLE_CHANGES
+from ganlab.errors import ConfigError, RunDirectoryError, describe_os_error
+from ganlab.experiment import RESUMABLE_CHANGES, load_yaml_data
+from ganlab.schema import MAX_LATENT_DIM
 
 LOCK_NAME = ".ganlab.lock"
+#: Names of ganlab's temporary files in a run directory: hidden ``.tmp`` files
+#: (``atomic_write`` and checkpoints write ``.<name>.<random>.tmp``) and the
+#: export's ``.generator-<pid>.keras``; nothing else is removed as a leftover.
+_TEMPORARY = re.compile(r"\..+\.tmp|\.generator-\d+\.keras")
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -115,9 +120,7 @@ class RunDirectory:
             return []
         folders = [self.root] + [p for p in self.root.iterdir() if p.is_dir()]
         stale = [p for folder in folders for p in folder.iterdir()
-                 if p.is_file() and p.name.startswith(".")
-                 and (p.name.endswith(".tmp")
-                      or (p.name.startswith(".generator-") and p.name.endswith(".keras")))]
+                 if p.is_file() and not p.is_symlink() and _TEMPORARY.fullmatch(p.name)]
         for path in stale:
             path.unlink(missing_ok=True)
         return stale
@@ -130,10 +133,10 @@ class RunDirectory:
 
         """
         try:
-            config = yaml.safe_load(self.config.read_text(encoding="utf-8"))
+            config = load_yaml_data(self.config.read_text(encoding="utf-8"), str(self.config))
             if not isinstance(config, dict):
                 raise ValueError(f"a {type(config).__name__}, not a mapping")
-        except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, ConfigError) as exc:
             raise RunDirectoryError(
                 f"Cannot read {self.config}, the resolved config of the run in {self.root} "
                 f"({type(exc).__name__}: {exc}), so ganlab cannot check that this experiment "
@@ -151,6 +154,10 @@ class RunDirectory:
             raise RunDirectoryError(f"Cannot read {self.metadata}: {exc}.") from None
         if not isinstance(data, dict):
             raise RunDirectoryError(f"{self.metadata} is damaged (not a JSON object).")
+        problems = metadata_problems(data)
+        if problems:
+            raise RunDirectoryError(f"{self.metadata} is damaged: {'; '.join(problems)}. "
+                                    "ganlab writes it; it was edited or corrupted.")
         return data
 
     def update_metadata(self, **values: Any) -> None:
@@ -158,6 +165,94 @@ class RunDirectory:
         data = self.read_metadata()
         data.update(values)
         write_json_atomic(self.metadata, data)
+
+
+# -- run.json fields -----------------------------------------------------------------------------
+#: Largest image side ``run.json`` may record.
+MAX_IMAGE_SIDE = 8192
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def metadata_problems(data: Mapping[str, Any]) -> list[str]:
+    """Fields of ``run.json`` with the wrong type or range (``[]``: sound; others unchecked)."""
+    checks: dict[str, tuple[Any, str]] = {
+        "latent_dim": (lambda v: _whole(v, 1, MAX_LATENT_DIM),
+                       f"a whole number from 1 to {MAX_LATENT_DIM}"),
+        "latent_distribution": (lambda v: v in ("normal", "uniform"), "'normal' or 'uniform'"),
+        "image_shape": (lambda v: isinstance(v, list) and len(v) == 3
+                        and all(_whole(x, 1, MAX_IMAGE_SIDE) for x in v),
+                        "[height, width, channels] of whole numbers"),
+        "epochs_completed": (lambda v: _whole(v, 0, 10**9), "a whole number >= 0"),
+        "status": (lambda v: isinstance(v, str), "a string"),
+        "name": (lambda v: isinstance(v, str), "a string"),
+        "experiment_dir": (lambda v: isinstance(v, str), "a string"),
+        "ganlab_version": (lambda v: isinstance(v, str), "a string"),
+        "branched_from": (lambda v: isinstance(v, dict), "a mapping"),
+    }
+    return [f"{key} is {data[key]!r}, expected {expected}"
+            for key, (ok, expected) in checks.items() if key in data and not ok(data[key])]
+
+
+# -- where a run may live -------------------------------------------------------------------------
+def real_path(path: str | Path) -> Path:
+    """``path`` with ``~`` expanded and every symlink resolved (loops left as they are)."""
+    return Path(os.path.realpath(os.path.expanduser(os.fspath(path))))
+
+
+def check_apart(run_dir: str | Path, tfrecords: str | Path) -> None:
+    """Refuse a run directory and a TFRecord folder that are one folder or nested.
+
+    A prepare with ``--overwrite`` replaces the TFRecord folder and a run
+    writes and prunes files in its run directory: sharing a folder would let
+    one delete the other's files. Symlinks are resolved first.
+
+    Raises:
+        ConfigError: They are the same folder, or one is inside the other.
+
+    """
+    run, data = real_path(run_dir), real_path(tfrecords)
+    if run == data:
+        relation = "are the same folder"
+    elif data in run.parents:
+        relation = "nest: the run directory is inside the TFRecord folder"
+    elif run in data.parents:
+        relation = "nest: the TFRecord folder is inside the run directory"
+    else:
+        return
+    raise ConfigError(
+        f"The run directory ({run_dir} → {run}) and the dataset's TFRecord folder "
+        f"({tfrecords} → {data}) {relation}. They must be separate folders, neither inside the "
+        "other, so that preparing data never touches a run and a run never touches the data: "
+        "change `run_dir` or the dataset's `tfrecords` parameter.")
+
+
+def check_run_dir_path(run_dir: str | Path) -> None:
+    """Refuse a ``run_dir`` that cannot become a run directory, before any work.
+
+    Raises:
+        RunDirectoryError: It is a file, lies under a file, is a symlink
+            loop, or its nearest existing folder is not writable.
+
+    """
+    path = Path(os.path.expanduser(os.fspath(run_dir)))
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # a loop, or a file in the middle of the path
+        raise RunDirectoryError(f"run_dir {run_dir}: {describe_os_error(exc)} Choose another "
+                                "run_dir (--set run_dir=PATH).") from None
+    if path.exists() and not path.is_dir():
+        raise RunDirectoryError(f"run_dir {run_dir} is a file, not a folder: ganlab will not "
+                                "write over it. Choose another run_dir (--set run_dir=PATH).")
+    existing = next((p for p in (path, *path.absolute().parents) if p.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise RunDirectoryError(f"run_dir {run_dir} cannot be written: {existing} is not "
+                                "writable by you (permissions, or a read-only filesystem). "
+                                "Choose another run_dir (--set run_dir=PATH).")
 
 
 # -- compatibility on resume ---------------------------------------------------------------------
@@ -265,6 +360,15 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         """Take the lock or raise :class:`RunDirectoryError`."""
+        try:
+            return self._acquire()
+        except OSError as exc:
+            raise RunDirectoryError(
+                f"{describe_os_error(exc)} (while taking the run directory's lock "
+                f"{self.path}) Choose another run_dir (--set run_dir=PATH) if it cannot be "
+                "fixed.") from None
+
+    def _acquire(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(10):
             handle = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -14,6 +14,16 @@ from typing import Any
 
 REQUIRED: Any = object()
 
+#: Bounds on sizes that come from input (documented in docs/reliability.md).
+#: Seeds feed NumPy and TensorFlow generators, which take 32-bit seeds.
+MAX_SEED = 2**32 - 1
+#: Fixed latents saved with a run (``latents.bank_size``).
+MAX_BANK_SIZE = 65_536
+#: Length of a generator's latent input (architecture params ``latent_dim``).
+MAX_LATENT_DIM = 16_384
+#: Epochs, steps and other counters of the training loop.
+MAX_COUNT = 10**9
+
 Check = Callable[[Any], "str | None"]
 
 
@@ -167,6 +177,12 @@ def _suggest(key: str, schema: Mapping[str, Field]) -> str:
 def at_least(minimum: float) -> Check:
     """Check ``value >= minimum``."""
     return lambda v: None if v >= minimum else f"expected a value >= {minimum}"
+
+
+def between(minimum: float, maximum: float) -> Check:
+    """Check ``minimum <= value <= maximum`` (a bound on an input-derived size)."""
+    return lambda v: (None if minimum <= v <= maximum
+                      else f"expected a value from {minimum} to {maximum:,}")
 
 
 def greater_than(minimum: float) -> Check:

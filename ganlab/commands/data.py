@@ -43,7 +43,19 @@ def experiment_dataset(state: Any, path: str, overrides: tuple[str, ...]
     component = loaded.registry.resolve("dataset", block["name"])
     raise_if_problems(experiment, check_params(component.factory, block["params"],
                                                "dataset.params"))
-    return experiment, build_dataset(experiment, loaded.registry)
+    dataset = build_dataset(experiment, loaded.registry)
+    check_data_apart_from_run(experiment, dataset)
+    return experiment, dataset
+
+
+def check_data_apart_from_run(experiment: Experiment, dataset: Any) -> None:
+    """Refuse a run_dir that cannot be one, or a TFRecord folder nested with it."""
+    from ganlab.rundir import check_apart, check_run_dir_path
+
+    check_run_dir_path(experiment.run_dir())
+    tfrecords = getattr(dataset, "tfrecords", None)
+    if tfrecords is not None:
+        check_apart(experiment.run_dir(), tfrecords)
 
 
 # -- prepare ------------------------------------------------------------------------------------

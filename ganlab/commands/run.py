@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ganlab.commands.data import check_data_apart_from_run
 from ganlab.components import (
     build_callbacks,
     build_dataset,
@@ -15,6 +16,7 @@ from ganlab.components import (
     check_components,
 )
 from ganlab.contracts import dataset_location, describe_dataset, source_available
+from ganlab.devices import check_devices
 from ganlab.errors import ConfigError, DataError
 from ganlab.experiment import Experiment, load_experiment
 from ganlab.plugins import LoadedPlugins
@@ -45,7 +47,9 @@ def parse_checkpoint_spec(spec: str) -> tuple[int, int]:
         if not sep:
             key, value = "epoch", key
         fields[key] = value
-    if set(fields) - {"epoch", "step"} or not all(v.isdigit() for v in fields.values()) \
+    # isdigit() alone accepts '²', which int() refuses.
+    if set(fields) - {"epoch", "step"} \
+            or not all(v.isascii() and v.isdigit() for v in fields.values()) \
             or "epoch" not in fields:
         raise ConfigError(f"--from-checkpoint {spec!r}: expected epoch=N (the checkpoint "
                           "written at the end of epoch N), e.g. --from-checkpoint epoch=10.")
@@ -87,6 +91,8 @@ def run(state: Any, experiment_file: str, overrides: tuple[str, ...],
     if from_run and not from_checkpoint:
         raise ConfigError("--from-run is only used with --from-checkpoint epoch=N.")
     experiment, loaded = load_for_command(state, experiment_file, overrides)
+    check_data_apart_from_run(experiment, build_dataset(experiment, loaded.registry))
+    check_devices(experiment.config["train"])
     from ganlab.engine.branch import BranchSource
     from ganlab.engine.runner import run_experiment  # TensorFlow loads only here
 
@@ -109,8 +115,10 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
     """Check EXPERIMENT_FILE, the plugins it needs and its data, without training."""
     experiment, loaded = load_for_command(state, experiment_file, overrides)
     check_components(experiment, loaded.registry)
+    check_devices(experiment.config["train"])
     dataset = build_dataset(experiment, loaded.registry)
     where = dataset_location(dataset)
+    check_data_apart_from_run(experiment, dataset)
     if dataset.is_prepared():
         folder = getattr(dataset, "tfrecords", None)
         ready = (f"TFRecords ready in {folder}" if folder is not None
@@ -151,7 +159,7 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output PNG.")
 @click.option("--seed", type=click.IntRange(0), default=None,
               help="Draw fresh latents from this seed (default: the run's numbered bank).")
-@click.option("--rows", type=click.IntRange(1), default=None, help="Grid rows.")
+@click.option("--rows", type=click.IntRange(1, 4096), default=None, help="Grid rows.")
 @click.option("--numbered", is_flag=True,
               help="Label each cell with its exemplar name (bank index, or sN for seed N).")
 @click.option("--epoch", type=click.IntRange(1), default=None,

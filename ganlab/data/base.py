@@ -146,7 +146,16 @@ class TFRecordImageDataset(abc.ABC):
         """Number of stored examples in ``split`` (default: the training split)."""
         from ganlab.data.manifest import split_count
 
-        return split_count(self.manifest(), split or self.default_split)
+        split = split or self.default_split
+        count = split_count(self.manifest(), split)
+        if count == 0:
+            from ganlab.errors import DataError
+
+            raise DataError(f"The '{split}' split of the TFRecords in {self.tfrecords} holds no "
+                            "images (its manifest records 0): the data is empty. Check the "
+                            "dataset's source and prepare again with `ganlab prepare "
+                            "EXPERIMENT.yaml --overwrite`.")
+        return count
 
     def load(
         self,

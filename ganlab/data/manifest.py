@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -98,23 +99,84 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
 
 
 def _check_structure(manifest: Any, path: Path) -> None:
-    """Refuse manifests that are not ours or of another format version."""
+    """Refuse manifests that are not ours, of another format version, or damaged."""
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise DataError(f"{path} is not a ganlab TFRecord manifest (no \"format\": "
                         f"\"{FORMAT_NAME}\").")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise DataError(f"{path} was written in TFRecord format version {version}, this "
+    if version != FORMAT_VERSION or not _is_int(version):
+        raise DataError(f"{path} was written in TFRecord format version {version!r}, this "
                         f"ganlab reads version {FORMAT_VERSION}. Prepare the data again with "
                         "`ganlab prepare EXPERIMENT.yaml --overwrite`.")
-    splits = manifest.get("splits")
+    problems = manifest_problems(manifest)
+    if problems:
+        raise DataError(f"The TFRecord manifest {path} is damaged: {'; '.join(problems[:5])}. "
+                        "It is written by ganlab only; prepare the data again with `ganlab "
+                        "prepare EXPERIMENT.yaml --overwrite`.")
+
+
+#: Largest image side and channel count a manifest may record.
+MAX_IMAGE_SIDE = 8192
+MAX_CHANNELS = 4
+_SPLIT_NAME = re.compile(r"[A-Za-z0-9_]+")
+_SHARD_FILE = re.compile(r"[A-Za-z0-9_]+-\d{5,}-of-\d{5,}\.tfrecord")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _count_problem(value: Any, where: str) -> list[str]:
+    if not _is_int(value) or value < 0:
+        return [f"{where} is {value!r}, expected a whole number >= 0"]
+    return []
+
+
+def manifest_problems(manifest: dict[str, Any]) -> list[str]:
+    """Every field of a manifest checked for type and range (``[]``: sound)."""
+    problems = []
     shape = manifest.get("image_shape")
-    if (not isinstance(splits, dict) or not isinstance(shape, list) or len(shape) != 3
-            or not all(isinstance(s, dict) and isinstance(s.get("shards"), list)
-                       for s in splits.values())):
-        raise DataError(f"The TFRecord manifest {path} is damaged (its splits or image shape "
-                        "are missing). Prepare the data again with `ganlab prepare "
-                        "EXPERIMENT.yaml --overwrite`.")
+    if (not isinstance(shape, list) or len(shape) != 3 or not all(_is_int(v) for v in shape)
+            or not (1 <= shape[0] <= MAX_IMAGE_SIDE and 1 <= shape[1] <= MAX_IMAGE_SIDE
+                    and 1 <= shape[2] <= MAX_CHANNELS)):
+        problems.append(f"image_shape is {shape!r}, expected [height, width, channels] with "
+                        f"sides 1..{MAX_IMAGE_SIDE} and 1..{MAX_CHANNELS} channels")
+    for key, kind in (("fingerprint", str), ("options", dict), ("notes", dict),
+                      ("skipped", list)):
+        if key in manifest and not isinstance(manifest[key], kind):
+            problems.append(f"{key} is {manifest[key]!r}, expected a {kind.__name__}")
+    if not isinstance(manifest.get("fingerprint"), str):
+        problems.append("fingerprint is missing")
+    for key in ("total_count", "skipped_count", "attributes_length"):
+        if key in manifest:
+            problems += _count_problem(manifest[key], key)
+    splits = manifest.get("splits")
+    if not isinstance(splits, dict) or not splits:
+        return problems + [f"splits is {splits!r}, expected a mapping of split names"]
+    for name, info in splits.items():
+        problems += _split_problems(name, info)
+    return problems
+
+
+def _split_problems(name: str, info: Any) -> list[str]:
+    where = f"splits.{name}"
+    if not _SPLIT_NAME.fullmatch(name):
+        return [f"split name {name!r} is not letters, digits and '_'"]
+    if not isinstance(info, dict) or not isinstance(info.get("shards"), list):
+        return [f"{where} has no list of shards"]
+    problems = _count_problem(info.get("count"), f"{where}.count")
+    for index, shard in enumerate(info["shards"]):
+        at = f"{where}.shards[{index}]"
+        if not isinstance(shard, dict):
+            problems.append(f"{at} is not a mapping")
+            continue
+        file = shard.get("file")
+        if not isinstance(file, str) or not _SHARD_FILE.fullmatch(file):
+            problems.append(f"{at}.file is {file!r}, expected a shard name such as "
+                            f"{shard_name(name, 0, 1)} (no folders)")
+        problems += _count_problem(shard.get("count"), f"{at}.count")
+        problems += _count_problem(shard.get("bytes"), f"{at}.bytes")
+    return problems
 
 
 def write_manifest(folder: str | Path, manifest: Mapping[str, Any]) -> Path:

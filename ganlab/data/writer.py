@@ -16,6 +16,10 @@ One writer for every dataset. It is:
 - **idempotent**: a finished folder whose options fingerprint matches is
   reused as it is; one with another fingerprint is refused unless
   ``overwrite`` is asked for.
+- **owning only its own files**: ganlab deletes or replaces only what it
+  wrote (shards, the manifest, its temporary files and ``.ganlab*`` caches,
+  see :func:`foreign_entries`). A folder holding anything else is never
+  replaced, ``overwrite`` or not: the refusal names what is there.
 
 Notes from workers: :meth:`~ganlab.data.TFRecordImageDataset.prepare_notes`
 is called in the parent after ``plan()``, and around every shard in the
@@ -30,24 +34,19 @@ tuple item).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import multiprocessing
 import os
 import re
-import shutil
-import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ganlab import __version__
-from ganlab.atomic import pid_alive
 from ganlab.data import features
 from ganlab.data.base import PrepareReport, SkipExample, TFRecordImageDataset
 from ganlab.data.manifest import (
@@ -64,6 +63,14 @@ from ganlab.data.manifest import (
     shard_problems,
     write_manifest,
 )
+from ganlab.data.ownership import (
+    describe_names,
+    foreign_entries,
+    recover_stale_siblings,
+    remove_own_folder,
+    sibling,
+)
+from ganlab.data.pool import run_in_pool, sigterm_stops_prepare
 from ganlab.errors import DataError
 
 #: Shards aim at this many bytes (estimated from the raw image size).
@@ -77,7 +84,6 @@ MIN_EXAMPLES_PER_WORKER = 10_000
 _RECORD_OVERHEAD = 128
 
 _SPLIT_PATTERN = re.compile(r"[A-Za-z0-9_]+")
-_SIBLING_PATTERN = re.compile(r"\.(partial|old)-(\d+)$")
 
 #: ``progress(result, shards_done, shards_total)`` after each shard.
 Progress = Callable[["ShardResult", int, int], None]
@@ -159,8 +165,8 @@ def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
     target = Path(dataset.tfrecords).expanduser().resolve()
     options = dict(dataset.options())
     fingerprint = options_fingerprint(options)
-    _recover_stale_siblings(target)
-    existing = _existing_manifest(target, overwrite)
+    recover_stale_siblings(target)
+    existing = _existing_manifest(target, overwrite, options)
     if existing is not None:
         reused = _reuse_or_refuse(dataset, existing, options, fingerprint, overwrite)
         if reused is not None:
@@ -171,27 +177,29 @@ def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
     total = sum(len(items) for items in plan.values())
     workers = _resolve_workers(workers if workers is not None
                                else getattr(dataset, "workers", None), total)
-    partial = _sibling(target, "partial", os.getpid())
+    partial = sibling(target, "partial", os.getpid())
     jobs = _make_jobs(plan, dataset.image_shape, workers, str(partial))
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial.mkdir()
-    except OSError as exc:
-        raise DataError(f"Cannot create the TFRecord folder {partial}: {exc}.") from None
-    try:
-        results = _run_jobs(dataset, jobs, workers, progress)
-        manifest = _build_manifest(dataset, options, fingerprint, list(plan), results,
-                                   base_notes, workers, time.monotonic() - started)
-        write_manifest(partial, manifest)
-        _fsync_dir(partial)
-        _swap_into_place(partial, target)
-    except OSError as exc:  # e.g. the disk filled while writing the manifest
-        shutil.rmtree(partial, ignore_errors=True)
-        raise DataError(f"Writing the TFRecords to {target} failed: {exc}. The prepare was "
-                        "abandoned; finished TFRecords (if any) were left as they were.") from None
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+    with sigterm_stops_prepare():
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial.mkdir()
+        except OSError as exc:
+            raise DataError(f"Cannot create the TFRecord folder {partial}: {exc}.") from None
+        try:
+            results = _run_jobs(dataset, jobs, workers, progress)
+            manifest = _build_manifest(dataset, options, fingerprint, list(plan), results,
+                                       base_notes, workers, time.monotonic() - started)
+            write_manifest(partial, manifest)
+            _fsync_dir(partial)
+            _swap_into_place(partial, target)
+        except OSError as exc:  # e.g. the disk filled while writing the manifest
+            _remove_partial(partial)
+            raise DataError(f"Writing the TFRecords to {target} failed: {exc}. The prepare "
+                            "was abandoned; finished TFRecords (if any) were left as they "
+                            "were.") from None
+        except BaseException:
+            _remove_partial(partial)
+            raise
     return PrepareReport(
         reused=False,
         counts={split: info["count"] for split, info in manifest["splits"].items()},
@@ -202,46 +210,23 @@ def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
 
 
 # -- the existing output ------------------------------------------------------------------------
-def _sibling(target: Path, kind: str, pid: int) -> Path:
-    return target.with_name(f"{target.name}.{kind}-{pid}")
+def _remove_partial(partial: Path) -> None:
+    with contextlib.suppress(OSError):
+        remove_own_folder(partial)
 
 
-def _pid_alive(pid: int) -> bool:
-    # Our own pid: left by an earlier prepare in this process that failed.
-    return pid != os.getpid() and pid_alive(pid)
+def _refuse_foreign(target: Path, foreign: Sequence[str], finished: bool) -> None:
+    what = "finished ganlab TFRecords and " if finished else ""
+    raise DataError(
+        f"The TFRecord folder {target} holds {what}files ganlab did not write: "
+        f"{describe_names(foreign)}. ganlab only ever deletes or replaces what it wrote "
+        "itself and does not write over folders it did not make: move those files elsewhere, "
+        "or point the "
+        "dataset's `tfrecords` parameter at a new or empty folder.")
 
 
-def _recover_stale_siblings(target: Path) -> None:
-    """Clean up after prepares that were killed (their pid is gone).
-
-    A ``.partial-<pid>`` folder is incomplete: removed. A ``.old-<pid>``
-    folder is finished data that a killed overwrite had moved aside: put
-    back if nothing took its place, else removed.
-    """
-    if not target.parent.is_dir():
-        return
-    for entry in target.parent.iterdir():
-        if not entry.name.startswith(target.name + "."):
-            continue
-        found = _SIBLING_PATTERN.search(entry.name[len(target.name):])
-        if not found or entry.name != f"{target.name}{found.group(0)}":
-            continue
-        if _pid_alive(int(found.group(2))):
-            continue
-        if found.group(1) == "old" and not target.exists():
-            os.rename(entry, target)
-        else:
-            shutil.rmtree(entry, ignore_errors=True)
-
-
-def _looks_like_ours(folder: Path) -> bool:
-    """Only shards, a manifest and our temporary files: safe to replace."""
-    return all(entry.is_file() and (entry.name.endswith(".tfrecord") or entry.name.startswith(".")
-                                    or entry.name == MANIFEST_NAME)
-               for entry in folder.iterdir())
-
-
-def _existing_manifest(target: Path, overwrite: bool) -> dict[str, Any] | None:
+def _existing_manifest(target: Path, overwrite: bool,
+                       options: Mapping[str, Any]) -> dict[str, Any] | None:
     """The manifest of a finished output at ``target``, ``None`` when it may be written.
 
     Raises:
@@ -253,27 +238,36 @@ def _existing_manifest(target: Path, overwrite: bool) -> dict[str, Any] | None:
     if not target.is_dir():
         raise DataError(f"The TFRecord output {target} is a file, not a folder. Point the "
                         "dataset's `tfrecords` parameter at a folder.")
-    if not any(target.iterdir()):
-        return None
+    try:
+        if not any(target.iterdir()):
+            return None
+        foreign = foreign_entries(target)
+    except OSError as exc:
+        raise DataError(f"Cannot list the TFRecord folder {target}: {exc.strerror or exc}. "
+                        "Check its permissions, or point `tfrecords` elsewhere.") from None
     if not (target / MANIFEST_NAME).exists():
-        if overwrite and _looks_like_ours(target):
+        if foreign:
+            _refuse_foreign(target, foreign, finished=False)
+        if overwrite:
             return None
         raise DataError(
             f"The TFRecord output folder {target} exists and is not a finished ganlab TFRecord "
-            f"folder (it has files but no {MANIFEST_NAME}). ganlab does not write over "
-            "folders it did not make: point `tfrecords` at a new or empty folder"
-            + ("" if _looks_like_ours(target) else ", or empty this one")
-            + (" (or pass --overwrite: it holds only shard files)." if _looks_like_ours(target)
-               else "."))
+            f"folder (it has shard files but no {MANIFEST_NAME}: an interrupted prepare?). "
+            "Pass --overwrite to replace them, or point `tfrecords` at a new or empty folder.")
     try:
-        return read_manifest(target)
+        manifest = read_manifest(target)
     except DataError as exc:
-        if overwrite and _looks_like_ours(target):
+        if foreign:
+            _refuse_foreign(target, foreign, finished=True)
+        if overwrite:
             return None
         if "--overwrite" in str(exc):  # read_manifest already gave the remedy
             raise
         raise DataError(f"{exc} Pass --overwrite (or overwrite=True) to replace the folder "
                         f"{target}.") from None
+    if foreign and not matches(manifest, options_fingerprint(options)):
+        _refuse_foreign(target, foreign, finished=True)
+    return manifest
 
 
 def _reuse_or_refuse(dataset: TFRecordImageDataset, manifest: dict[str, Any],
@@ -300,11 +294,19 @@ def _reuse_or_refuse(dataset: TFRecordImageDataset, manifest: dict[str, Any],
             raise DataError(
                 f"The finished TFRecords in {target} are damaged: {'; '.join(problems[:5])}. "
                 "Prepare them again with `ganlab prepare EXPERIMENT.yaml --overwrite`.")
+        foreign = foreign_entries(target)
+        if foreign:
+            _refuse_foreign(target, foreign, finished=True)
         return None
     if overwrite:
         return None
-    differences = option_differences(manifest, options) or [
-        f"format version {manifest.get('format_version')} → {FORMAT_VERSION}"]
+    differences = option_differences(manifest, options)
+    if not differences:
+        raise DataError(
+            f"The manifest of the TFRecords in {target} records the same options as the "
+            "experiment but another fingerprint: dataset.json was edited or damaged, so "
+            "ganlab cannot trust that the records match. Prepare them again with `ganlab "
+            "prepare EXPERIMENT.yaml --overwrite` (or point `tfrecords` at another folder).")
     raise DataError(
         f"The TFRecords in {target} were prepared with other options "
         f"({'; '.join(differences)}). Refusing to replace them: pass --overwrite "
@@ -330,12 +332,26 @@ def _checked_plan(dataset: TFRecordImageDataset) -> dict[str, Sequence[Any]]:
     return checked
 
 
+def max_workers() -> int:
+    """The most writer processes a prepare may start: the usable cores, at least 2.
+
+    Each worker is a whole TensorFlow process (hundreds of MB); more of them
+    than cores only costs memory.
+    """
+    return max(2, default_workers())
+
+
 def _resolve_workers(requested: int | None, total: int) -> int:
     if requested is None:
         return max(1, min(default_workers(), total // MIN_EXAMPLES_PER_WORKER))
-    if int(requested) < 1:
-        raise DataError(f"workers must be 1 or more, got {requested}.")
-    return int(requested)
+    if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+        raise DataError(f"workers must be a whole number, 1 or more, got {requested!r}.")
+    if requested > max_workers():
+        raise DataError(f"workers is {requested}, more than the {max_workers()} this machine "
+                        f"allows (one per usable CPU core, at least 2): each worker is a whole "
+                        f"TensorFlow process of hundreds of MB. Use --workers "
+                        f"{max_workers()} or fewer.")
+    return requested
 
 
 def shard_count(examples: int, image_shape: tuple[int, int, int], workers: int) -> int:
@@ -453,71 +469,22 @@ def _fsync_dir(folder: Path) -> None:
 
 
 # -- running the jobs ---------------------------------------------------------------------------
-_WORKER_DATASET: TFRecordImageDataset | None = None
-
-
-def _init_worker(dataset: TFRecordImageDataset) -> None:
-    """Worker set-up: keep the dataset; Ctrl-C is the parent's to handle."""
-    global _WORKER_DATASET
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    _WORKER_DATASET = dataset
-
-
-def _worker_job(job: ShardJob) -> ShardResult:
-    assert _WORKER_DATASET is not None
-    return write_shard(_WORKER_DATASET, job)
-
-
 def _run_jobs(dataset: TFRecordImageDataset, jobs: list[ShardJob], workers: int,
               progress: Progress | None) -> list[ShardResult]:
-    processes = min(workers, len(jobs))
-    if processes <= 1:
-        results = []
-        for job in jobs:
-            results.append(write_shard(dataset, job))
-            if progress:
-                progress(results[-1], len(results), len(jobs))
-        return results
-    return _run_in_pool(dataset, jobs, processes, progress)
-
-
-def _run_in_pool(dataset: TFRecordImageDataset, jobs: list[ShardJob], processes: int,
-                 progress: Progress | None) -> list[ShardResult]:
-    executor = ProcessPoolExecutor(max_workers=processes,
-                                   mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(dataset,))
     results: list[ShardResult] = []
-    try:
-        futures = [executor.submit(_worker_job, job) for job in jobs]
-        for future in as_completed(futures):
-            results.append(future.result())
-            if progress:
-                progress(results[-1], len(results), len(jobs))
-    except BrokenProcessPool:
-        _stop_workers(executor)
-        raise DataError("A prepare worker process died unexpectedly (killed, or out of "
-                        "memory?). Nothing was changed at the TFRecord folder. Try again with "
-                        "fewer workers (--workers 1 writes in-process).") from None
-    except BaseException:
-        _stop_workers(executor)
-        raise
-    executor.shutdown(wait=True)
+
+    def done(result: ShardResult) -> None:
+        results.append(result)
+        if progress:
+            progress(result, len(results), len(jobs))
+
+    processes = min(workers, len(jobs))
+    if processes > 1:
+        run_in_pool(dataset, jobs, processes, write_shard, done)
+    else:
+        for job in jobs:
+            done(write_shard(dataset, job))
     return results
-
-
-def _stop_workers(executor: ProcessPoolExecutor) -> None:
-    """Stop the workers now (not after their shards) and wait for them.
-
-    ``ProcessPoolExecutor`` has no public terminate before Python 3.14; the
-    workers must be gone before the partial folder is removed.
-    """
-    processes = list((getattr(executor, "_processes", None) or {}).values())
-    for process in processes:
-        process.terminate()
-    executor.shutdown(wait=True, cancel_futures=True)
-    for process in processes:
-        process.join(timeout=10)
 
 
 # -- the manifest and the swap ------------------------------------------------------------------
@@ -589,17 +556,17 @@ def _swap_into_place(partial: Path, target: Path) -> None:
 
     Finished data already at ``target`` is moved aside first and deleted only
     after the new folder is in place; if the process dies in between, the
-    next prepare puts it back (see :func:`_recover_stale_siblings`).
+    next prepare puts it back (see :func:`ganlab.data.ownership.recover_stale_siblings`).
     """
     if target.exists():
-        old = _sibling(target, "old", os.getpid())
+        old = sibling(target, "old", os.getpid())
         os.rename(target, old)
         try:
             os.rename(partial, target)
         except BaseException:
             os.rename(old, target)
             raise
-        shutil.rmtree(old, ignore_errors=True)
+        _remove_partial(old)
     else:
         os.rename(partial, target)
     _fsync_dir(target.parent)

@@ -84,12 +84,16 @@ class MNIST(TFRecordImageDataset):
         on_error: ``skip`` or ``fail`` (MNIST arrays are validated as a
             whole, so there is nothing to skip per image).
         workers: Default number of writer processes for ``prepare``.
+        source_shape: ``[rows, cols]`` the IDX images must have (MNIST's
+            28 x 28); IDX files of other images are refused unless this
+            says their size (they are then resized to ``image_size``).
 
     """
 
     def __init__(self, *, tfrecords: str | Path, source: str | Path | None = EMBEDDED,
                  partition: str = "train", image_size: int = 64, resample: str = "bilinear",
-                 on_error: str = "skip", workers: int | None = None):
+                 on_error: str = "skip", workers: int | None = None,
+                 source_shape: Sequence[int] = (NATIVE_SIZE, NATIVE_SIZE)):
         if partition not in PARTITIONS:
             raise ValueError(f"partition must be one of {', '.join(PARTITIONS)}, "
                              f"got {partition!r}")
@@ -99,6 +103,11 @@ class MNIST(TFRecordImageDataset):
             raise ValueError(f"resample must be one of {', '.join(RESAMPLING)}, got {resample!r}")
         if workers is not None and (not isinstance(workers, int) or workers < 1):
             raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        if (not isinstance(source_shape, (list, tuple)) or len(source_shape) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1024
+                           for v in source_shape)):
+            raise ValueError(f"source_shape must be [rows, cols] of the source images, each "
+                             f"1..1024, got {source_shape!r}")
         embedded = source is None or str(source) == EMBEDDED
         super().__init__(source=None if embedded else source, tfrecords=tfrecords,
                          on_error=on_error)
@@ -107,6 +116,7 @@ class MNIST(TFRecordImageDataset):
         self.image_size = image_size
         self.resample = resample
         self.workers = workers
+        self.source_shape = (int(source_shape[0]), int(source_shape[1]))
         self.image_shape = (image_size, image_size, 1)
         self.default_split = partition
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
@@ -124,6 +134,8 @@ class MNIST(TFRecordImageDataset):
                    "resample": self.resample if self.image_size != NATIVE_SIZE else "none"}
         if self.kind == EMBEDDED:
             options["embedded_split"] = f"first {EMBEDDED_TRAIN_PER_CLASS} per digit = train"
+        if self.source_shape != (NATIVE_SIZE, NATIVE_SIZE):  # MNIST's own keeps old fingerprints
+            options["source_shape"] = list(self.source_shape)
         return options
 
     def source_available(self) -> bool:
@@ -239,7 +251,7 @@ class MNIST(TFRecordImageDataset):
                 self._arrays[split] = (*read_npz(where, *NPZ_KEYS[split]),
                                        f"{where.name}:{NPZ_KEYS[split][0]}")
             else:
-                images, labels = read_idx_pair(*where)
+                images, labels = read_idx_pair(*where, image_shape=self.source_shape)
                 self._arrays[split] = (images, labels, where[0].name)
         return self._arrays[split]
 
@@ -262,56 +274,98 @@ def _read_bytes(path: Path) -> bytes:
 
     """
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as stream:
-                return stream.read()
-        return path.read_bytes()
+        with _open_idx(path) as stream:
+            return stream.read()
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"Cannot read the MNIST file {path}: {exc}. The file is damaged or "
                         "not gzip data; download it again.") from None
 
 
-def read_idx(path: str | Path, magic: int) -> np.ndarray:
-    """An IDX file as a ``uint8`` array, its header and size checked.
+def _open_idx(path: Path) -> Any:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
+
+
+#: Most values (images × pixels, or labels) an IDX file may declare: 100 M,
+#: a hundred times MNIST's training set, so a forged header cannot ask for
+#: gigabytes (or a gzip bomb unpack without end).
+MAX_IDX_VALUES = 100_000_000
+
+
+def read_idx(path: str | Path, magic: int,
+             image_shape: tuple[int, int] | None = (NATIVE_SIZE, NATIVE_SIZE)) -> np.ndarray:
+    """An IDX file as a ``uint8`` array, its header, size and image shape checked.
+
+    The header is read first and bounded (:data:`MAX_IDX_VALUES`); only then
+    is the data read, and never more than the header declares plus one byte.
 
     Args:
         path: The file, gzipped (``.gz``) or not.
         magic: 2051 for images (3 dimensions), 2049 for labels (1 dimension).
+        image_shape: The ``(rows, cols)`` images must have (MNIST's 28 x 28);
+            ``None`` accepts any.
 
     Raises:
-        DataError: Wrong magic number, truncated header or data, or extra
-            bytes; the message names the file.
+        DataError: Wrong magic number, truncated header or data, extra bytes,
+            a size beyond the bound, or images of another shape; the message
+            names the file.
 
     """
     path = Path(path)
-    raw = _read_bytes(path)
     kind = "images" if magic == IMAGE_MAGIC else "labels"
     ndim = magic & 0xFF
-    header = 4 + 4 * ndim
-    found = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
+    header_size = 4 + 4 * ndim
+    try:
+        with _open_idx(path) as stream:
+            header = stream.read(header_size)
+            dims = _checked_header(path, header, magic, kind, ndim, image_shape)
+            expected = int(np.prod(dims, dtype=np.int64))
+            data = stream.read(expected + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"Cannot read the MNIST file {path}: {exc}. The file is damaged or "
+                        "not gzip data; download it again.") from None
+    if len(data) != expected:
+        state = "truncated" if len(data) < expected else "longer than its header says"
+        raise DataError(f"{path} is {state}: its header says {' x '.join(map(str, dims))} "
+                        f"{kind}, i.e. {header_size + expected} bytes, but it has "
+                        f"{'more' if len(data) > expected else header_size + len(data)}. "
+                        "Download it again.")
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def _checked_header(path: Path, header: bytes, magic: int, kind: str, ndim: int,
+                    image_shape: tuple[int, int] | None) -> list[int]:
+    """The dimensions of an IDX header, checked before any data is read."""
+    found = int.from_bytes(header[:4], "big") if len(header) >= 4 else None
     if found is not None and found != magic:
         other = {IMAGE_MAGIC: "an images file", LABEL_MAGIC: "a labels file"}.get(found)
         hint = f" (it is {other}: are the file names swapped?)" if other else ""
         raise DataError(f"{path} is not an MNIST {kind} IDX file: its magic number is {found}, "
                         f"expected {magic}{hint}.")
-    if len(raw) < header:
-        raise DataError(f"{path} is too short to be an MNIST {kind} IDX file ({len(raw)} bytes, "
-                        f"the header alone is {header}); it is truncated: download it again.")
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + int(np.prod(dims))
-    if len(raw) != expected:
-        state = "truncated" if len(raw) < expected else "longer than its header says"
-        raise DataError(f"{path} is {state}: its header says {' x '.join(map(str, dims))} "
-                        f"{kind}, i.e. {expected} bytes, but it has {len(raw)}. Download it "
-                        "again.")
+    if len(header) < 4 + 4 * ndim:
+        raise DataError(f"{path} is too short to be an MNIST {kind} IDX file ({len(header)} "
+                        f"bytes, the header alone is {4 + 4 * ndim}); it is truncated: "
+                        "download it again.")
+    dims = [int.from_bytes(header[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    total = int(np.prod(dims, dtype=np.int64))
+    if total > MAX_IDX_VALUES:
+        raise DataError(f"{path} declares {' x '.join(map(str, dims))} {kind} "
+                        f"({total:,} bytes), more than the {MAX_IDX_VALUES:,} ganlab reads from "
+                        "one IDX file: the header is damaged or forged.")
     if ndim == 3 and 0 in dims[1:]:
         raise DataError(f"{path} declares images of {dims[1]} x {dims[2]} pixels.")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    if ndim == 3 and image_shape is not None and tuple(dims[1:]) != tuple(image_shape):
+        raise DataError(f"{path} holds images of {dims[1]} x {dims[2]} pixels, not "
+                        f"{image_shape[0]} x {image_shape[1]} as MNIST's are; ganlab will not "
+                        "resize them without being told. If these are the images you mean, "
+                        f"set the dataset's `source_shape` to [{dims[1]}, {dims[2]}].")
+    return dims
 
 
-def read_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+def read_idx_pair(images_path: Path, labels_path: Path,
+                  image_shape: tuple[int, int] | None = (NATIVE_SIZE, NATIVE_SIZE),
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Images and labels of one MNIST set, counts checked against each other."""
-    images = read_idx(images_path, IMAGE_MAGIC)
+    images = read_idx(images_path, IMAGE_MAGIC, image_shape)
     labels = read_idx(labels_path, LABEL_MAGIC)
     if len(images) != len(labels):
         raise DataError(f"{images_path.name} holds {len(images)} images but "
