@@ -190,7 +190,7 @@ def run(quick: bool) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="ganlab-bench-evaluate-"))
     try:
         run_dir = str(make_run(workdir, train_images=max(sizes)))
-        cache = workdir / "tfrecords" / "eval-cache"
+        cache = workdir / "tfrecords" / ".ganlab-eval-cache"
         streaming = []
         for num in sizes:
             shutil.rmtree(cache, ignore_errors=True)

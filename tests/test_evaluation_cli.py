@@ -43,7 +43,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     result = run_cli(["run", str(write_experiment(root / "exp.yaml", config))])
     assert result.exit_code == 0, result.output
     return {"root": root, "run_dir": Path(config["run_dir"]),
-            "cache": root / "tfrecords" / "eval-cache"}
+            "cache": root / "tfrecords" / ".ganlab-eval-cache"}
 
 
 def evaluate(run_dir: Path, *args: str, env: dict[str, str] | None = None) -> Any:

@@ -26,10 +26,10 @@ def summary(seed: int = 0) -> FeatureSummary:
 
 
 def test_an_entry_round_trips_without_pickle(tmp_path: Path) -> None:
-    cache = StatisticsCache(tmp_path / "eval-cache")
+    cache = StatisticsCache(tmp_path / ".ganlab-eval-cache")
     stored = summary()
     path = cache.save(KEY, stored)
-    assert path is not None and path.parent == tmp_path / "eval-cache"
+    assert path is not None and path.parent == tmp_path / ".ganlab-eval-cache"
     with np.load(path, allow_pickle=False) as data:  # plain arrays only
         assert json.loads(str(data["key"]))["split"] == "test"
     loaded = cache.load(KEY)
@@ -73,7 +73,7 @@ def test_an_unwritable_folder_only_disables_the_cache(tmp_path: Path) -> None:
     blocker = tmp_path / "tfrecords"
     blocker.write_text("a file where the folder would be")  # mkdir fails as on a read-only disk
     warnings: list[str] = []
-    cache = StatisticsCache(blocker / "eval-cache", warn=warnings.append)
+    cache = StatisticsCache(blocker / ".ganlab-eval-cache", warn=warnings.append)
     assert cache.save(KEY, summary()) is None and cache.load(KEY) is None
     assert "cannot write" in warnings[0]
 

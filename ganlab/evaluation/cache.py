@@ -1,7 +1,7 @@
 """The real-data statistics cache, beside the TFRecords.
 
 Real statistics depend only on the data and the feature extractor, so they
-are computed once and kept in ``<tfrecords>/eval-cache/`` as ``.npz`` files
+are computed once and kept in ``<tfrecords>/.ganlab-eval-cache/`` as ``.npz`` files
 (numpy arrays only; read with ``allow_pickle=False``). An entry is keyed by
 everything that changes it:
 
@@ -35,7 +35,7 @@ from ganlab.atomic import atomic_write
 from ganlab.evaluation.moments import FeatureSummary
 
 #: Folder of the cache inside a TFRecord folder.
-CACHE_DIR = "eval-cache"
+CACHE_DIR = ".ganlab-eval-cache"
 #: Bumped when the meaning of a cached entry changes.
 CACHE_FORMAT = 1
 
@@ -84,7 +84,7 @@ class StatisticsCache:
     """Real-data feature summaries stored under ``folder``.
 
     Args:
-        folder: The cache folder (``<tfrecords>/eval-cache``).
+        folder: The cache folder (``<tfrecords>/.ganlab-eval-cache``).
         warn: Called with a message when an entry cannot be read or written.
 
     """
