@@ -234,3 +234,15 @@ def test_celeba_attributes_train_a_multi_label_classifier(tmp_path: Path) -> Non
     assert probabilities.shape == (2, 40)
     assert probabilities.min() >= 0.0 and probabilities.max() <= 1.0
     assert extractor.classify(images).dtype == bool
+
+
+def test_registration_does_not_import_tensorflow() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; import ganlab_builtins.classifier; "
+            "from ganlab_builtins.classifier import command, protocol, score; "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True)
+    assert found.stdout.split() == ["False", "False"]

@@ -2,7 +2,7 @@
 
 A small CNN trained by ganlab on the dataset's own labels (MNIST's digits, a
 softmax; CelebA's 40 attributes, sigmoids), saved beside the TFRecords in
-``<tfrecords>/classifier/`` (``domain.keras`` + ``domain.json``, its protocol
+``<tfrecords>/.ganlab-classifier/`` (``domain.keras`` + ``domain.json``, its protocol
 and sha256). The ``domain`` feature extractor loads it for the evaluation
 metrics: its penultimate layer gives the features, its outputs the class or
 attribute probabilities. :func:`load_domain_classifier` is the same thing for

@@ -39,7 +39,7 @@ def train_classifier_command(state: Any, experiment_file: str, overrides: tuple[
     Digit-like labels (image/class/label) give a softmax classifier, attributes
     (image/attributes, e.g. CelebA's 40) one sigmoid per attribute. It trains
     on --train-split, reports held-out accuracy per class or attribute on
-    --test-split, and saves <tfrecords>/classifier/domain.keras with its
+    --test-split, and saves <tfrecords>/.ganlab-classifier/domain.keras with its
     protocol and sha256 in domain.json, where the `domain` feature extractor
     (FID, KID, classifier score ...) finds it. The TFRecords are prepared
     first when they are missing and the raw data is there.

@@ -106,7 +106,7 @@ def load_domain_classifier(data_dir: str | Path | None, *,
     """The checked domain classifier of the TFRecord folder ``data_dir``.
 
     Args:
-        data_dir: The dataset's TFRecord folder (where ``classifier/`` is).
+        data_dir: The dataset's TFRecord folder (where ``.ganlab-classifier/`` is).
         image_shape: When given, the shape the caller's images have; it must
             be the classifier's.
         batch_size: Images per forward pass.

@@ -3,8 +3,8 @@
 A classifier trained by ``ganlab train-classifier`` is stored inside the
 dataset's TFRecord folder, beside ``dataset.json``::
 
-    <tfrecords>/classifier/domain.keras   the Keras model
-    <tfrecords>/classifier/domain.json    its protocol (this module's Protocol)
+    <tfrecords>/.ganlab-classifier/domain.keras   the Keras model
+    <tfrecords>/.ganlab-classifier/domain.json    its protocol (this module's Protocol)
 
 The protocol names the data it was trained on (the manifest's fingerprint
 and split counts), the labels (kind and names), the image shape, the
@@ -27,8 +27,9 @@ from typing import Any
 from ganlab.atomic import atomic_write
 from ganlab.errors import DataError
 
-#: Folder inside the TFRecord folder that holds the classifier.
-FOLDER = "classifier"
+#: Folder inside the TFRecord folder that holds the classifier (a ``.ganlab`` name: prepare
+#: treats it as ganlab's own, and ``prepare --overwrite`` removes it with the data it fits).
+FOLDER = ".ganlab-classifier"
 MODEL_NAME = "domain.keras"
 PROTOCOL_NAME = "domain.json"
 #: Value of ``domain.json``'s ``format`` field, bumped when its meaning changes.

@@ -3,8 +3,9 @@
 ``exp(E_x[KL(p(y|x) || p(y))])`` (Salimans et al., 2016, "Improved Techniques
 for Training GANs"), computed with the domain classifier instead of Inception:
 it is high (up to the number of classes) when each sample is confidently one
-class and the classes are evenly used. Real held-out MNIST digits score about
-9.2 of 10 with this project's classifier.
+class and the classes are evenly used. The quickstart's 1,000 real held-out
+MNIST digits score 9.6 of 10 with the domain classifier trained on the other
+4,000.
 
 This module uses numpy only.
 """

@@ -14,6 +14,7 @@ run never replaces a good classifier.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import tempfile
 import time
@@ -294,13 +295,7 @@ def save_classifier(model: keras.Model, tfrecords: Path, protocol: Protocol) -> 
         staged = Path(scratch) / "domain.keras"
         model.save(staged)
         payload = staged.read_bytes()
-    protocol.weights_sha256 = _sha256(payload)
+    protocol.weights_sha256 = hashlib.sha256(payload).hexdigest()
     with atomic_write(model_path(tfrecords)) as stream:
         stream.write(payload)
     write_protocol(tfrecords, protocol)
-
-
-def _sha256(payload: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(payload).hexdigest()
