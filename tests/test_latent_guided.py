@@ -68,7 +68,8 @@ def build_attribute_tree(root: Path, count: int = 32) -> None:
 def train_classifier(capsys, experiment: Path, *options: str) -> None:
     """``ganlab train-classifier EXPERIMENT`` for one epoch, unless it was trained already."""
     config = yaml.safe_load(experiment.read_text())
-    if (Path(config["dataset"]["params"]["tfrecords"]) / ".ganlab-classifier" / "domain.json").exists():
+    tfrecords = Path(config["dataset"]["params"]["tfrecords"])
+    if (tfrecords / ".ganlab-classifier" / "domain.json").exists():
         return
     code, output = ganlab(capsys, "train-classifier", experiment, "--epochs", 1, "--quiet",
                           *options)
