@@ -7,7 +7,7 @@ TensorFlow so that plugins can be inspected cheaply; tensors are typed ``Any``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -89,7 +89,6 @@ class RunContext:
             the sample grid draws the first cells from it.
         summary_writer: A ``tf.summary`` writer for the run's TensorBoard folder.
         seed: The experiment seed.
-        extras: Room for plugins to share state across callbacks.
 
     """
 
@@ -102,7 +101,6 @@ class RunContext:
     latent_bank: Any
     summary_writer: Any = None
     seed: int = 0
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def samples_dir(self) -> Path:

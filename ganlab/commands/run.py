@@ -112,7 +112,7 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
         raise DataError(f"No finished TFRecords in {dataset.tfrecords} and no raw data "
                         f"({dataset.describe_source()}). Put the raw files there or use "
                         "--set dataset.params.source=PATH.")
-    from ganlab.engine.runner import build_models  # TensorFlow loads only here
+    from ganlab.engine.build import build_models  # TensorFlow loads only here
 
     generator, discriminator, latent_dim, distribution = build_models(
         experiment, loaded.registry, tuple(dataset.image_shape))
