@@ -20,6 +20,10 @@ from typing import Any
 from ganlab.atomic import atomic_write
 from ganlab.errors import DataError
 
+
+class ManifestNeedsRewrite(DataError):
+    """The manifest is damaged or of another version; the message says to prepare again."""
+
 #: File name of the manifest inside a TFRecord folder.
 MANIFEST_NAME = "dataset.json"
 #: Value of the manifest's ``format`` field.
@@ -91,8 +95,9 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     try:
         manifest = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"The TFRecord manifest {path} is not valid JSON ({exc}). Prepare the "
-                        "data again with `ganlab prepare EXPERIMENT.yaml --overwrite`.") from None
+        raise ManifestNeedsRewrite(
+            f"The TFRecord manifest {path} is not valid JSON ({exc}). Prepare the data again "
+            "with `ganlab prepare EXPERIMENT.yaml --overwrite`.") from None
     _check_structure(manifest, path)
     return manifest
 
@@ -104,7 +109,7 @@ def _check_structure(manifest: Any, path: Path) -> None:
                         f"\"{FORMAT_NAME}\").")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
-        raise DataError(f"{path} was written in TFRecord format version {version}, this "
+        raise ManifestNeedsRewrite(f"{path} was written in TFRecord format version {version}, this "
                         f"ganlab reads version {FORMAT_VERSION}. Prepare the data again with "
                         "`ganlab prepare EXPERIMENT.yaml --overwrite`.")
     splits = manifest.get("splits")
@@ -112,9 +117,10 @@ def _check_structure(manifest: Any, path: Path) -> None:
     if (not isinstance(splits, dict) or not isinstance(shape, list) or len(shape) != 3
             or not all(isinstance(s, dict) and isinstance(s.get("shards"), list)
                        for s in splits.values())):
-        raise DataError(f"The TFRecord manifest {path} is damaged (its splits or image shape "
-                        "are missing). Prepare the data again with `ganlab prepare "
-                        "EXPERIMENT.yaml --overwrite`.")
+        raise ManifestNeedsRewrite(
+            f"The TFRecord manifest {path} is damaged (its splits or image shape are "
+            "missing). Prepare the data again with `ganlab prepare EXPERIMENT.yaml "
+            "--overwrite`.")
 
 
 def write_manifest(folder: str | Path, manifest: Mapping[str, Any]) -> Path:

@@ -55,6 +55,7 @@ from ganlab.data.manifest import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST_NAME,
+    ManifestNeedsRewrite,
     canonical_json,
     matches,
     option_differences,
@@ -270,7 +271,7 @@ def _existing_manifest(target: Path, overwrite: bool) -> dict[str, Any] | None:
     except DataError as exc:
         if overwrite and _looks_like_ours(target):
             return None
-        if "--overwrite" in str(exc):  # read_manifest already gave the remedy
+        if isinstance(exc, ManifestNeedsRewrite):  # read_manifest already gave the remedy
             raise
         raise DataError(f"{exc} Pass --overwrite (or overwrite=True) to replace the folder "
                         f"{target}.") from None
