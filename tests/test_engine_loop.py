@@ -161,3 +161,22 @@ def test_ganlab_has_no_import_cycles() -> None:
         visit(name)
     assert "ganlab.engine.runner" in graph and graph["ganlab.engine.runner"]
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_prepare_shards_option_divides_the_data_among_workers(tmp_path: Path) -> None:
+    from reliability_plugin import TinyImages, write_tiny_source
+
+    from ganlab.data.pipeline import worker_shares
+    from ganlab.data.writer import prepare
+
+    write_tiny_source(tmp_path / "tiny.npy")
+    dataset = TinyImages(source=str(tmp_path / "tiny.npy"), tfrecords=str(tmp_path / "tf"))
+    prepare(dataset, workers=1)
+    assert worker_shares(dataset, 2) is None  # one shard: every worker reads it all
+    report = prepare(dataset, workers=1, shards=3)
+    assert not report.reused  # same options, too few shards: written again
+    assert len(dataset.manifest()["splits"]["train"]["shards"]) == 3
+    assert prepare(dataset, workers=1, shards=3).reused
+    shares = worker_shares(dataset, 2)
+    assert shares is not None and sum(shares) == 64 and min(shares) >= 21
+    assert worker_shares(dataset, 4) is None

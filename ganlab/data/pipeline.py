@@ -116,3 +116,26 @@ def data_read_error(dataset: Any, error: Exception) -> DataError | None:
     except Exception:  # not our TFRecords: let the original error through
         return None
     return None
+
+
+def worker_shares(dataset: Any, num_workers: int) -> list[int] | None:
+    """Images each worker reads when the training split's shards are divided among them.
+
+    Shard ``i`` goes to worker ``i % num_workers`` (tf.data's FILE
+    auto-sharding). ``None`` when there are fewer non-empty shards than
+    workers, or the dataset keeps no shard manifest: the workers then all
+    read every record and keep their share of each batch (DATA sharding).
+    """
+    from ganlab.data.manifest import shard_records
+
+    try:
+        shards = [s for s in shard_records(dataset.manifest(), dataset.default_split)
+                  if s["count"]]
+    except (AttributeError, DataError, KeyError, TypeError):
+        return None
+    if len(shards) < num_workers:
+        return None
+    shares = [0] * num_workers
+    for index, shard in enumerate(shards):
+        shares[index % num_workers] += int(shard["count"])
+    return shares

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from ganlab.components import build_architectures, build_dataset, build_loss
-from ganlab.data.pipeline import ensure_prepared
+from ganlab.data.pipeline import ensure_prepared, worker_shares
 from ganlab.engine.checkpoint import CheckpointId, CheckpointStore
 from ganlab.engine.cluster import Cluster
 from ganlab.engine.strategy import make_strategy
@@ -44,6 +44,7 @@ class Session:
     steps_per_epoch: int
     global_batch: int
     cluster: Cluster
+    file_sharded: bool = False
     last_saved: CheckpointId | None = None
 
 
@@ -175,7 +176,8 @@ def build_session(experiment: Experiment, registry: Registry, echo: Echo,
     strategy = cluster.strategy
     configure_tensorflow(config)
     dataset = prepared_dataset(experiment, registry, cluster, echo)
-    steps_per_epoch, global_batch = steps_and_batch(config["train"], dataset.num_examples(),
+    images, file_sharded = images_per_epoch(dataset, cluster, echo)
+    steps_per_epoch, global_batch = steps_and_batch(config["train"], images,
                                                     strategy.num_replicas_in_sync)
     trainer = build_trainer(experiment, registry, strategy, tuple(dataset.image_shape),
                             steps_per_epoch)
@@ -186,4 +188,26 @@ def build_session(experiment: Experiment, registry: Registry, echo: Echo,
                                       trainer.latent_dim, trainer.latent_distribution,
                                       seed=config["seed"], save=cluster.is_chief)
     return Session(experiment, run_dir, strategy, dataset, trainer.gan, trainer, store, bank,
-                   steps_per_epoch, global_batch, cluster)
+                   steps_per_epoch, global_batch, cluster, file_sharded)
+
+
+def images_per_epoch(dataset: Any, cluster: Cluster, echo: Echo) -> tuple[int, bool]:
+    """The images an epoch can cover, and whether each worker reads its own shards.
+
+    In a cluster with at least as many TFRecord shards as workers, each
+    worker reads only its shards (FILE sharding) and an epoch lasts as long
+    as the smallest share allows; with fewer shards every worker reads all
+    the data and keeps its part of each batch (DATA sharding), with a warning.
+    """
+    count = dataset.num_examples()
+    if not cluster.distributed:
+        return count, False
+    shares = worker_shares(dataset, cluster.num_workers)
+    if shares is None:
+        echo(f"warning: the training data has fewer TFRecord shards than the "
+             f"{cluster.num_workers} workers, so every worker reads and decodes all of it and "
+             "keeps its share of each batch. Prepare it with `ganlab prepare EXPERIMENT.yaml "
+             f"--shards {cluster.num_workers}` (or more) so that each worker reads only its "
+             "own shards.")
+        return count, False
+    return min(shares) * cluster.num_workers, True

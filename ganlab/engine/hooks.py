@@ -93,17 +93,31 @@ class StepCheckpoints:
 
 
 class FaultPoints:
-    """The test-only ``step`` fault point (see :mod:`ganlab.engine.faults`)."""
+    """The test-only ``step`` fault point (see :mod:`ganlab.engine.faults`).
+
+    Args:
+        cut_executions: End an execution at each step a fault is set for, so
+            it fires right after that step. Off in a cluster, where every
+            worker must run the same executions (faults are set per process):
+            a fault then fires at the first boundary at or after its step.
+
+    """
+
+    def __init__(self, cut_executions: bool = True):
+        self.cut_executions = cut_executions
 
     def next_boundary(self, state: LoopState) -> int | None:
         """The next global step a ``step`` fault is set for."""
         later = [step for step in faults.due_steps("step") if step > state.global_step]
-        return min(later) if later else None
+        return min(later) if later and self.cut_executions else None
 
     def after_execution(self, state: LoopState, execution: Execution,
                         steps_per_epoch: int) -> None:
-        """Fire a fault set for the step reached."""
-        faults.fault_point("step", state.global_step)
+        """Fire the faults set for the steps just trained."""
+        first = state.global_step - execution.finite_steps + 1
+        for step in faults.due_steps("step"):
+            if first <= step <= state.global_step:
+                faults.fault_point("step", step)
 
 
 class StopAgreement:

@@ -230,12 +230,15 @@ def make_loop(session: Session, callbacks: Any) -> Loop:
     train_cfg, checkpoint_cfg = config["train"], config["checkpoint"]
     fixed_order = train_cfg["deterministic"] or session.cluster.distributed
     images = training_images(session.dataset, fixed_order=fixed_order, cache=train_cfg["cache"])
+    policy = (tf.data.experimental.AutoShardPolicy.FILE if session.file_sharded
+              else tf.data.experimental.AutoShardPolicy.DATA)
 
     def batches(state: LoopState) -> Any:
         epoch = epoch_dataset(
             images, epoch=state.epoch, seed=config["seed"], batch_size=session.global_batch,
             steps=session.steps_per_epoch, skip=state.step_in_epoch,
-            shuffle_buffer=train_cfg["shuffle_buffer"], deterministic=fixed_order)
+            shuffle_buffer=train_cfg["shuffle_buffer"], deterministic=fixed_order,
+            shard_policy=policy)
         return session.strategy.experimental_distribute_dataset(epoch)
 
     def agree(stop_training: bool, stop_requested: bool) -> tuple[bool, bool]:
@@ -259,7 +262,7 @@ def loop_hooks(session: Session) -> list[Any]:
     vote = ((lambda wish: cluster.any_of([wish])[0]) if cluster.distributed else None)
     every = session.experiment.config["checkpoint"]["every_n_steps"]
     return [NonFiniteGuard(), StepCheckpoints(every, lambda state: save_checkpoint(session, state)),
-            FaultPoints(), StopAgreement(vote)]
+            FaultPoints(cut_executions=not cluster.distributed), StopAgreement(vote)]
 
 
 def core_callbacks(session: Session, state: LoopState, writer: Any,
