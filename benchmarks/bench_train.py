@@ -257,7 +257,7 @@ def matmul_flops_per_second(size: int = 2048, repeats: int = 10) -> float:
     product = tf.function(lambda x, y: tf.matmul(x, y))
     product(a, b).numpy()
     best = float("inf")
-    for _ in range(3):
+    for _ in range(5):
         started = time.perf_counter()
         for _ in range(repeats):
             result = product(a, b)
@@ -469,6 +469,8 @@ def main() -> None:
             flops = step_flops(work)
             peak = matmul_flops_per_second()
             seconds = ganlab_epochs(work, "flops", args.epochs)[1:]
+            # The machine may be shared: the best of a measurement before and after.
+            peak = max(peak, matmul_flops_per_second())
             per_step = statistics.median(seconds) / (5000 // BATCH)
             achieved = flops["step"] / per_step
             report["flops"] = {**flops, "step_seconds": per_step, "achieved": achieved,
