@@ -11,7 +11,7 @@ The functions at the end are how the core uses a dataset: only through the
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -176,7 +176,6 @@ class RunContext:
             0 for a new run, N when it resumes from the checkpoint of epoch N.
             Rows a callback wrote for later epochs were left by a killed run
             and will be written again.
-        extras: Room for plugins to share state across callbacks.
 
     """
 
@@ -190,7 +189,6 @@ class RunContext:
     summary_writer: Any = None
     seed: int = 0
     initial_epoch: int = 0
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def samples_dir(self) -> Path:

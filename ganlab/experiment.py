@@ -122,6 +122,9 @@ EXPERIMENT_SCHEMA: dict[str, Field] = {
         "deterministic": Field((bool,), default=False,
                                doc="op determinism and fixed data order (bit-identical resume)"),
         "jit_compile": Field((bool,), default=False, doc="XLA-compile the train step"),
+        "steps_per_execution": Field((int,), default=1, check=between(1, 10_000),
+                                     doc="train steps per call to TensorFlow (one host wait "
+                                         "each); cut short at epoch ends and step checkpoints"),
         "precision": Field((str,), default="float32", choices=PRECISIONS),
         "strategy": Field((str,), default="default", choices=STRATEGIES),
         "devices": Field((list,), default=None, nullable=True, items=Field((str,)),
@@ -148,6 +151,7 @@ EXPERIMENT_SCHEMA: dict[str, Field] = {
 
 #: Keys that may change when an existing run directory is resumed.
 RESUMABLE_CHANGES = ("train.epochs", "train.verbose", "train.metrics_every_n_epochs",
+                     "train.steps_per_execution",
                      "callbacks", "metrics", "checkpoint",
                      "dataset.params.source", "dataset.params.tfrecords", "dataset.params.workers",
                      "description", "plugins", "requires", "run_dir")

@@ -14,7 +14,6 @@ Nothing here writes to the run directory.
 
 from __future__ import annotations
 
-import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +23,6 @@ import numpy as np
 
 from ganlab.errors import GanlabError, RunDirectoryError
 from ganlab.rundir import RunDirectory
-
-#: The first line of a saved ``config.yaml`` names the experiment file it came from.
-_HEADER = re.compile(r"^# Resolved by ganlab \S+ from (?P<path>.+?)(?: with --set .*)?$")
 
 
 @dataclass(frozen=True)
@@ -335,17 +331,7 @@ def _plugin_base_dir(directory: RunDirectory, config: dict[str, Any]) -> Path:
     """Where the run's relative local plugin paths are relative to.
 
     They were relative to the experiment file's folder, which ``run.json``
-    records; runs written before it did name the file only in the header
-    comment of ``config.yaml``; fall back to the current folder.
+    records (the current folder when it does not say).
     """
     recorded = directory.read_metadata().get("experiment_dir")
-    if recorded:
-        return Path(recorded)
-    first = directory.config.read_text(encoding="utf-8").splitlines()[:1]
-    match = _HEADER.match(first[0]) if first else None
-    if match and match.group("path") != "None":
-        candidate = Path(match.group("path")).parent
-        local = [p for p in config["plugins"] if p.endswith(".py") or "/" in p]
-        if all((candidate / p).exists() or Path(p).is_absolute() for p in local):
-            return candidate
-    return Path.cwd()
+    return Path(recorded) if recorded else Path.cwd()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 try:
     import fcntl
@@ -448,3 +449,114 @@ def save_latent_bank(run_dir: RunDirectory, bank: np.ndarray) -> None:
     """Write ``latents.npy`` atomically."""
     with atomic_write(run_dir.latent_bank) as stream:
         np.save(stream, bank)
+
+
+# -- the run's files, as the engine writes and checks them -----------------------------------
+NUMPY_MAGIC = b"\x93NUMPY"
+
+
+def load_or_create_latent_bank(run_dir: RunDirectory, bank_size: int, latent_dim: int,
+                               distribution: str, *, seed: int, save: bool = True
+                               ) -> np.ndarray:
+    """The run's fixed, numbered latent bank (drawn once from the seed, then reused).
+
+    A bank on disk is checked before training: a numpy array file of
+    floating-point latents of shape ``(n, latent_dim)``, every value finite.
+
+    Args:
+        run_dir: The run directory.
+        bank_size: Latents to draw for a new bank (``latents.bank_size``).
+        latent_dim: Latent size.
+        distribution: The latent prior.
+        seed: The experiment's seed.
+        save: Write a newly drawn bank (``False`` on non-chief workers, which
+            draw the same bank from the seed and write nothing).
+
+    Raises:
+        RunDirectoryError: ``latents.npy`` is damaged or does not fit the model.
+
+    """
+    if run_dir.latent_bank.exists():
+        return read_latent_bank(run_dir, latent_dim)
+    from ganlab.latents import sample_latents
+
+    bank = sample_latents(bank_size, latent_dim, distribution, seed=seed)
+    if save:
+        save_latent_bank(run_dir, bank)
+    return bank
+
+
+def read_latent_bank(run_dir: RunDirectory, latent_dim: int) -> np.ndarray:
+    """``latents.npy``, checked (format, dtype, shape, finite values); see above."""
+    path = run_dir.latent_bank
+    remedy = ("Every checkpoint holds a copy: restore it with numpy from the newest "
+              "checkpoint's 'latent_bank' array, or delete the file to draw it again from "
+              "the seed.")
+    try:
+        with path.open("rb") as stream:
+            if stream.read(len(NUMPY_MAGIC)) != NUMPY_MAGIC:
+                raise RunDirectoryError(f"{path} (the run's fixed latent bank) is damaged: it "
+                                        f"is not a numpy array file. {remedy}")
+        bank = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise RunDirectoryError(f"{path} (the run's fixed latent bank) is damaged: "
+                                f"{type(exc).__name__}: {exc}. {remedy}") from None
+    if not np.issubdtype(bank.dtype, np.floating):
+        raise RunDirectoryError(f"{path} (the run's fixed latent bank) holds {bank.dtype} "
+                                f"values, not floating-point latents. {remedy}")
+    if bank.ndim != 2 or bank.shape[1] != latent_dim or bank.shape[0] == 0:
+        raise RunDirectoryError(f"{path} holds latents of shape {bank.shape}, "
+                                f"not (n, {latent_dim}).")
+    bad = int(np.count_nonzero(~np.isfinite(bank)))
+    if bad:
+        raise RunDirectoryError(f"{path} (the run's fixed latent bank) holds {bad} NaN/Inf "
+                                f"values, so every sample drawn from it would be too. {remedy}")
+    return bank
+
+
+def check_resumable(run_dir: RunDirectory, config: Mapping[str, Any]) -> bool:
+    """Whether ``run_dir`` holds an earlier run of ``config`` (refuse if incompatible)."""
+    if not run_dir.exists():
+        return False
+    changes = incompatible_changes(run_dir.read_config(), config)
+    if changes:
+        raise RunDirectoryError(
+            f"The run directory {run_dir.root} holds a run whose config differs from this "
+            f"experiment in ways that cannot be resumed: {'; '.join(changes)}. Use a new name "
+            "(or --set run_dir=...) for a new run, or restore the old settings to resume.")
+    return True
+
+
+def repair_metadata(run_dir: RunDirectory) -> str | None:
+    """Move a damaged ``run.json`` aside (it is written anew); what was wrong, if anything."""
+    try:
+        run_dir.read_metadata()
+    except RunDirectoryError as exc:
+        damaged = run_dir.metadata.with_name(run_dir.metadata.name + ".damaged")
+        os.replace(run_dir.metadata, damaged)
+        return f"{exc} It was moved aside to {damaged.name} and will be written anew."
+    return None
+
+
+def write_resolved_config(run_dir: RunDirectory, config: Mapping[str, Any], header: str) -> None:
+    """``config.yaml``: the resolved experiment under a one-line ``header`` comment."""
+    write_text_atomic(run_dir.config, f"# {header}\n" + yaml.safe_dump(
+        dict(config), sort_keys=False, default_flow_style=False))
+
+
+def record_checkpoint(run_dir: RunDirectory, checkpoint_file: str, epoch: int,
+                      global_step: int) -> None:
+    """Make ``run.json`` name the newest checkpoint and the epochs it completed."""
+    run_dir.update_metadata(epochs_completed=epoch, global_step=global_step,
+                            latest_checkpoint=checkpoint_file)
+
+
+def export_model(model: Any, target: Path) -> Path:
+    """Save a Keras model to ``target`` (``.keras``) whole or not at all."""
+    temporary = target.with_name(f".{target.stem}-{os.getpid()}{target.suffix}")
+    try:
+        model.save(temporary)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return target

@@ -23,7 +23,7 @@ def main(out: Path) -> None:
     cluster = Cluster.of(make_strategy("multi_worker"))  # before TF starts, as in ganlab run
     import tensorflow as tf
 
-    from ganlab.engine.trainer import epoch_dataset
+    from ganlab.data.pipeline import epoch_dataset
 
     seen: dict[str, Any] = {"task_id": cluster.task_id, "num_workers": cluster.num_workers,
                             "is_chief": cluster.is_chief,

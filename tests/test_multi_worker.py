@@ -105,15 +105,25 @@ def explain(workers: list[Worker]) -> str:
                      for i, w in enumerate(workers))
 
 
-def cluster_experiment(tmp_path: Path, name: str) -> tuple[Path, Path]:
-    """A tiny DCGAN experiment (2 epochs of 3 global batches of 16) for two workers."""
+def cluster_experiment(tmp_path: Path, name: str, shards: int | None = 2
+                       ) -> tuple[Path, Path]:
+    """A tiny DCGAN experiment (2 epochs of 3 global batches of 16) for two workers.
+
+    Its data is prepared in ``shards`` shards (``None``: as many as prepare picks, one
+    for this small sample), so by default each worker reads its own shard.
+    """
     config = tiny_experiment(tmp_path, name=name, run_dir=str(tmp_path / "runs" / name),
                              plugins=[str(HERE / "multi_worker_plugin.py")])
-    config["train"].update({"strategy": "multi_worker", "epochs": 2, "steps_per_epoch": 3})
+    config["dataset"]["params"]["tfrecords"] = str(tmp_path / "tfrecords")
+    # Two steps per execution: the workers run executions of 2 and 1 steps, and vote
+    # on stopping between them.
+    config["train"].update({"strategy": "multi_worker", "epochs": 2, "steps_per_epoch": 3,
+                            "steps_per_execution": 2})
     config["callbacks"].append({"name": "worker_marker"})
     path = write_experiment(tmp_path / f"{name}.yaml", config)
     # The data is prepared first: workers find the shared TFRecords ready.
-    prepared = run_cli(["prepare", str(path)])
+    prepared = run_cli(["prepare", str(path)]
+                       + (["--shards", str(shards)] if shards else []))
     assert prepared.exit_code == 0, prepared.output
     return path, Path(config["run_dir"])
 
@@ -139,6 +149,7 @@ def test_two_workers_train_one_run_that_only_the_chief_writes(tmp_path: Path) ->
     assert chief.returncode == 0 and other.returncode == 0, explain([chief, other])
     assert f"Done: 2 epochs in {run_dir}" in chief.output
     assert "[worker 1] Done: 2 epochs as worker 1 (of 2 workers)" in other.output
+    assert "fewer TFRecord shards" not in chief.output + other.output  # FILE sharding
     events = [name for name in files_in(run_dir) if name.startswith("tensorboard/")]
     assert len(events) == 1 and f".{chief.pid}." in events[0]  # the chief's writer only
     assert files_in(run_dir) == {
@@ -158,7 +169,8 @@ def test_two_workers_train_one_run_that_only_the_chief_writes(tmp_path: Path) ->
 def test_a_signal_to_one_worker_stops_both_at_the_same_step_and_both_resume(
         tmp_path: Path) -> None:
     path, run_dir = cluster_experiment(tmp_path, "mw-stop")
-    # SIGTERM reaches worker 1 alone, after global step 1.
+    # SIGTERM reaches worker 1 alone, after global step 1; the workers vote at the end
+    # of that execution (step 2) and stop there together.
     stopped = run_workers(tmp_path, ganlab_run(path),
                           faults={1: f"step:1:sigterm,{NO_CHECKPOINT_WRITES}"})
     assert [w.returncode for w in stopped] == [130, 130], explain(stopped)
@@ -176,6 +188,16 @@ def test_a_signal_to_one_worker_stops_both_at_the_same_step_and_both_resume(
         "global_step"] == 6
     markers = sorted(name for name in files_in(run_dir) if name.startswith("ran-on-"))
     assert markers == sorted(f"ran-on-worker0-{run[0].pid}" for run in (stopped, resumed))
+
+
+def test_fewer_shards_than_workers_falls_back_to_reading_everything(tmp_path: Path) -> None:
+    path, run_dir = cluster_experiment(tmp_path, "mw-data", shards=None)
+    workers = run_workers(tmp_path, ganlab_run(path), faults={1: NO_CHECKPOINT_WRITES})
+    assert [w.returncode for w in workers] == [0, 0], explain(workers)
+    for worker in workers:
+        assert "fewer TFRecord shards than the 2 workers" in " ".join(worker.output.split())
+        assert "--shards 2" in worker.output
+    assert history_epochs(run_dir) == [1, 2]
 
 
 def test_a_chief_that_cannot_start_stops_the_other_worker_too(tmp_path: Path) -> None:

@@ -70,12 +70,15 @@ def check_data_apart_from_run(experiment: Experiment, dataset: Any) -> None:
                    "stay until the new ones are complete).")
 @click.option("--verify", is_flag=True,
               help="Afterwards, read every record (CRC) and decode every image.")
+@click.option("--shards", type=click.IntRange(min=1), default=None,
+              help="Write at least this many shards per split, e.g. one per worker of a "
+                   "multi-worker cluster (each worker then reads only its own shards).")
 @click.pass_obj
 def prepare(state: Any, experiment_file: str, overrides: tuple[str, ...], workers: int | None,
-            overwrite: bool, verify: bool) -> None:
+            overwrite: bool, verify: bool, shards: int | None) -> None:
     """Turn the raw files of EXPERIMENT_FILE's dataset into sharded TFRecords."""
     _, dataset = experiment_dataset(state, experiment_file, overrides)
-    report = _run_prepare(dataset, workers, overwrite)
+    report = _run_prepare(dataset, workers, overwrite, shards)
     _echo_report(dataset, report)
     if verify and getattr(dataset, "tfrecords", None) is not None:
         from ganlab.data.reader import verify as verify_folder  # TensorFlow loads only here
@@ -86,7 +89,8 @@ def prepare(state: Any, experiment_file: str, overrides: tuple[str, ...], worker
                    f"({checked.seconds:.1f} s).")
 
 
-def _run_prepare(dataset: Any, workers: int | None, overwrite: bool) -> Any:
+def _run_prepare(dataset: Any, workers: int | None, overwrite: bool,
+                 shards: int | None = None) -> Any:
     """``dataset.prepare``, with per-shard progress when ganlab's writer does the work."""
     from ganlab.data import TFRecordImageDataset
 
@@ -101,7 +105,8 @@ def _run_prepare(dataset: Any, workers: int | None, overwrite: bool) -> Any:
     if not dataset.is_prepared():
         click.echo(f"Preparing TFRecords in {dataset.tfrecords} from "
                    f"{dataset.describe_source()} ...", err=True)
-    return write(dataset, workers=workers, overwrite=overwrite, progress=progress)
+    return write(dataset, workers=workers, overwrite=overwrite, progress=progress,
+                 shards=shards)
 
 
 def _echo_report(dataset: Any, report: Any) -> None:

@@ -132,7 +132,7 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
                         f"({describe_dataset(dataset)}). Put the raw files there or use "
                         "--set dataset.params.source=PATH.")
     from ganlab.checks import check_experiment  # TensorFlow loads only here
-    from ganlab.engine.runner import build_models
+    from ganlab.engine.build import build_models
 
     generator, discriminator, latent_dim, distribution = build_models(
         experiment, loaded.registry, tuple(dataset.image_shape))

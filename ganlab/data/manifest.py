@@ -21,6 +21,11 @@ from typing import Any
 from ganlab.atomic import atomic_write
 from ganlab.errors import DataError
 
+
+class ManifestNeedsRewrite(DataError):
+    """The manifest is damaged or of another version; the message says to prepare again."""
+
+
 #: File name of the manifest inside a TFRecord folder.
 MANIFEST_NAME = "dataset.json"
 #: Value of the manifest's ``format`` field.
@@ -92,8 +97,9 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     try:
         manifest = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"The TFRecord manifest {path} is not valid JSON ({exc}). Prepare the "
-                        "data again with `ganlab prepare EXPERIMENT.yaml --overwrite`.") from None
+        raise ManifestNeedsRewrite(
+            f"The TFRecord manifest {path} is not valid JSON ({exc}). Prepare the data again "
+            "with `ganlab prepare EXPERIMENT.yaml --overwrite`.") from None
     _check_structure(manifest, path)
     return manifest
 
@@ -105,14 +111,16 @@ def _check_structure(manifest: Any, path: Path) -> None:
                         f"\"{FORMAT_NAME}\").")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION or not _is_int(version):
-        raise DataError(f"{path} was written in TFRecord format version {version!r}, this "
-                        f"ganlab reads version {FORMAT_VERSION}. Prepare the data again with "
-                        "`ganlab prepare EXPERIMENT.yaml --overwrite`.")
+        raise ManifestNeedsRewrite(
+            f"{path} was written in TFRecord format version {version!r}, this ganlab reads "
+            f"version {FORMAT_VERSION}. Prepare the data again with "
+            "`ganlab prepare EXPERIMENT.yaml --overwrite`.")
     problems = manifest_problems(manifest)
     if problems:
-        raise DataError(f"The TFRecord manifest {path} is damaged: {'; '.join(problems[:5])}. "
-                        "It is written by ganlab only; prepare the data again with `ganlab "
-                        "prepare EXPERIMENT.yaml --overwrite`.")
+        raise ManifestNeedsRewrite(
+            f"The TFRecord manifest {path} is damaged: {'; '.join(problems[:5])}. "
+            "It is written by ganlab only; prepare the data again with `ganlab "
+            "prepare EXPERIMENT.yaml --overwrite`.")
 
 
 #: Largest image side and channel count a manifest may record.

@@ -54,6 +54,7 @@ from ganlab.data.manifest import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST_NAME,
+    ManifestNeedsRewrite,
     canonical_json,
     matches,
     option_differences,
@@ -139,7 +140,8 @@ def is_prepared(dataset: TFRecordImageDataset) -> bool:
 
 
 def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
-            overwrite: bool = False, progress: Progress | None = None) -> PrepareReport:
+            overwrite: bool = False, progress: Progress | None = None,
+            shards: int | None = None) -> PrepareReport:
     """Write ``dataset`` as sharded TFRecords (or reuse the finished ones).
 
     Args:
@@ -149,6 +151,10 @@ def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
             examples up to the core count. ``1`` writes in-process.
         overwrite: Replace finished TFRecords written with other options.
         progress: Called after each shard is written.
+        shards: Write at least this many shards per split (at most one per
+            image), e.g. one per worker of a multi-worker cluster, which then
+            reads its own shards only. Finished TFRecords with the same
+            options but fewer shards are written again.
 
     Returns:
         What was done; ``reused`` is true when nothing was written.
@@ -167,7 +173,8 @@ def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
     fingerprint = options_fingerprint(options)
     recover_stale_siblings(target)
     existing = _existing_manifest(target, overwrite, options)
-    if existing is not None:
+    if existing is not None and not (matches(existing, fingerprint)
+                                     and _too_few_shards(existing, shards)):
         reused = _reuse_or_refuse(dataset, existing, options, fingerprint, overwrite)
         if reused is not None:
             reused.seconds = time.monotonic() - started
@@ -178,7 +185,7 @@ def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
     workers = _resolve_workers(workers if workers is not None
                                else getattr(dataset, "workers", None), total)
     partial = sibling(target, "partial", os.getpid())
-    jobs = _make_jobs(plan, dataset.image_shape, workers, str(partial))
+    jobs = _make_jobs(plan, dataset.image_shape, workers, str(partial), shards or 1)
     with sigterm_stops_prepare():
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -261,7 +268,7 @@ def _existing_manifest(target: Path, overwrite: bool,
             _refuse_foreign(target, foreign, finished=True)
         if overwrite:
             return None
-        if "--overwrite" in str(exc):  # read_manifest already gave the remedy
+        if isinstance(exc, ManifestNeedsRewrite):  # read_manifest already gave the remedy
             raise
         raise DataError(f"{exc} Pass --overwrite (or overwrite=True) to replace the folder "
                         f"{target}.") from None
@@ -369,12 +376,20 @@ def shard_count(examples: int, image_shape: tuple[int, int, int], workers: int) 
     return max(1, by_size, by_workers)
 
 
+def _too_few_shards(manifest: Mapping[str, Any], shards: int | None) -> bool:
+    """Whether a split of ``manifest`` has fewer shards than ``shards`` asks (and images allow)."""
+    return bool(shards) and any(
+        len(info["shards"]) < min(int(shards), int(info["count"]))
+        for info in manifest["splits"].values())
+
+
 def _make_jobs(plan: Mapping[str, Sequence[Any]], image_shape: tuple[int, int, int],
-               workers: int, folder: str) -> list[ShardJob]:
+               workers: int, folder: str, min_shards: int = 1) -> list[ShardJob]:
     """Contiguous, balanced slices of each split, one job per shard."""
     jobs = []
     for split, items in plan.items():
-        total = shard_count(len(items), image_shape, workers)
+        total = max(shard_count(len(items), image_shape, workers),
+                    min(min_shards, len(items)))
         bounds = [len(items) * i // total for i in range(total + 1)]
         jobs += [ShardJob(split, i, total, items[bounds[i]:bounds[i + 1]], folder)
                  for i in range(total)]

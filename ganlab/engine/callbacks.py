@@ -89,13 +89,24 @@ class TensorBoardScalars(keras.callbacks.Callback):
         self.every_n_steps = every_n_steps
         self.global_step = initial_step
         self.steps_per_epoch = steps_per_epoch
+        self.epoch = initial_step // max(steps_per_epoch, 1)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Remember the epoch (batch indices count from its start)."""
+        self.epoch = epoch
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        """Write step scalars periodically."""
-        self.global_step += 1
-        if self.global_step % self.every_n_steps:
+        """Write step scalars when a multiple of ``every_n_steps`` was passed.
+
+        With ``train.steps_per_execution`` above 1 this runs once per
+        execution (``batch`` is its last step) with that step's logs.
+        """
+        step = self.epoch * self.steps_per_epoch + batch + 1
+        passed = step // self.every_n_steps > self.global_step // self.every_n_steps
+        self.global_step = step
+        if not passed:
             return
-        with self.writer.as_default(step=self.global_step):
+        with self.writer.as_default(step=step):
             for key, value in (logs or {}).items():
                 tf.summary.scalar(f"step/{key}", value)
 

@@ -370,3 +370,42 @@ def _check_contents(checkpoint: CheckpointId, arrays: Mapping[str, np.ndarray],
         return (f"{len(poisoned)} arrays hold NaN or Inf (first: {poisoned[0]}): the weights "
                 "were poisoned before it was written")
     return None
+
+
+# -- the training state as named arrays -----------------------------------------------------
+def seed_variables(model: Any) -> list[Any]:
+    """The model's variables that are not weights: random-seed generator states (dropout)."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def training_arrays(trainer: Any, latent_bank: np.ndarray) -> dict[str, np.ndarray]:
+    """Everything the training state of ``trainer`` is made of, as named arrays.
+
+    Args:
+        trainer: A :class:`ganlab.engine.trainer.GANTrainer`.
+        latent_bank: The run's fixed latent bank (kept in every checkpoint).
+
+    """
+    gan = trainer.gan
+    arrays = {}
+    for name, model in (("generator", gan.generator), ("discriminator", gan.discriminator)):
+        arrays.update(variables_state(name, model.weights))
+        arrays.update(variables_state(f"{name}_seeds", seed_variables(model)))
+    arrays.update(variables_state("g_optimizer", trainer.g_optimizer.variables))
+    arrays.update(variables_state("d_optimizer", trainer.d_optimizer.variables))
+    arrays["rng_state"] = np.asarray(trainer.rng.state.numpy())
+    arrays["latent_bank"] = latent_bank
+    return arrays
+
+
+def assign_training_arrays(trainer: Any, arrays: Mapping[str, np.ndarray], source: Path) -> None:
+    """Put a checkpoint's arrays back into the models, optimizers and RNG of ``trainer``."""
+    gan = trainer.gan
+    for name, model in (("generator", gan.generator), ("discriminator", gan.discriminator)):
+        assign_variables(name, model.weights, arrays, source)
+        if any(key.startswith(f"{name}_seeds/") for key in arrays):
+            assign_variables(f"{name}_seeds", seed_variables(model), arrays, source)
+    assign_variables("g_optimizer", trainer.g_optimizer.variables, arrays, source)
+    assign_variables("d_optimizer", trainer.d_optimizer.variables, arrays, source)
+    trainer.rng.state.assign(arrays["rng_state"])

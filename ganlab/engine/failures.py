@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from ganlab.engine.checkpoint import CheckpointId
 from ganlab.engine.cluster import Cluster
-from ganlab.engine.trainer import LoopState, NonFiniteLoss
+from ganlab.engine.hooks import NonFiniteLoss
+from ganlab.engine.loop import LoopState
 from ganlab.errors import PluginError
 from ganlab.experiment import Experiment
 from ganlab.registry import Registry
 
 if TYPE_CHECKING:
-    from ganlab.engine.runner import Session
+    from ganlab.engine.build import Session
 
 
 class PoisonedWeights(Exception):

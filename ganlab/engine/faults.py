@@ -68,6 +68,18 @@ def _parse(spec: str) -> list[tuple[str, int, str]]:
     return faults
 
 
+def due_steps(point: str) -> list[int]:
+    """The counts ``N`` the configured faults name for ``point`` (none when unset).
+
+    The training loop ends an execution of several steps at each of them,
+    so that a ``step`` fault fires exactly after its step.
+    """
+    spec = os.environ.get(ENV_VAR)
+    if not spec:
+        return []
+    return [count for wanted, count, _ in _parse(spec) if wanted == point]
+
+
 def fault_point(point: str, count: int | None = None, path: Path | None = None) -> None:
     """Fire the fault configured for ``point`` if this is its moment.
 

@@ -1,17 +1,24 @@
-"""The GAN training loop: one custom loop for every tf.distribute strategy.
+"""The GAN training step, and many of them per call to TensorFlow.
+
+Three layers, each wrapping the one before (as Keras' ``Trainer`` does):
+
+- :meth:`GANTrainer.train_step`: the GAN maths of one step on one replica's
+  batch (D update, then G update), returning its losses. Nothing else.
+- :meth:`GANTrainer.distributed_step`: ``strategy.run`` of that step and
+  the cross-replica mean of its logs.
+- :meth:`GANTrainer.execute`: up to ``steps_per_execution`` steps inside one
+  ``tf.function``: the batches are pulled from the iterator on the device
+  side, the log sums and a non-finite flag accumulate there, and the host
+  waits once per execution instead of once per step. The loop breaks at the
+  first step whose logs are not finite and says which one it was.
 
 Keras 3 ``Model.fit`` with a custom ``train_step`` fails under
-MultiWorkerMirroredStrategy (keras-team/keras#20585), so the engine runs
-``strategy.run`` inside a ``tf.function`` over a distributed dataset and
-drives ordinary Keras callbacks (``keras.callbacks.CallbackList``, with the
-Keras progress bar) itself. Plugin callbacks are plain Keras callbacks.
+MultiWorkerMirroredStrategy (keras-team/keras#20585), so the engine drives
+this itself (see :mod:`ganlab.engine.loop`).
 """
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,8 +29,6 @@ import tensorflow as tf
 from ganlab.contracts import LossInputs
 
 LOG_KEYS = ("d_loss", "g_loss", "d_real", "d_fake")
-#: The step's agreed stop wish, taken out of its logs.
-STOP_KEY = "_stop"
 
 
 class GAN(keras.Model):
@@ -48,60 +53,35 @@ class GAN(keras.Model):
         return self.generator(latents, training=training)
 
 
-class NonFiniteLoss(Exception):
-    """A loss became NaN or Inf (the runner turns this into a user message)."""
-
-    def __init__(self, epoch: int, step: int, logs: dict[str, float],
-                 last_finite: dict[str, float] | None):
-        super().__init__(f"non-finite loss at epoch {epoch + 1}, step {step}")
-        self.epoch, self.step, self.logs, self.last_finite = epoch, step, logs, last_finite
-
-
-class StopRequested(Exception):
-    """Training stopped at a step boundary on request (SIGINT/SIGTERM)."""
-
-    def __init__(self, epoch: int, step: int):
-        super().__init__(f"stopped at epoch {epoch + 1}, step {step}")
-        self.epoch, self.step = epoch, step
-
-
 @dataclass
-class LoopState:
-    """Counters the loop advances; saved in every checkpoint.
+class Execution:
+    """What one call of :meth:`GANTrainer.execute` did, as host values.
 
     Attributes:
-        epoch: Completed epochs.
-        step_in_epoch: Steps done in the current epoch.
-        global_step: Steps done in the whole run.
-        stop_requested: Set by the signal handler; the loop stops at the next
-            step boundary.
-        last_finite: Logs of the last step whose losses were all finite.
-        epoch_totals: Running sums of the current epoch's logs (so that an
-            epoch resumed mid-way reports the same means).
-        epoch_counted: Steps summed in ``epoch_totals``.
-        extra: Room for more state.
+        finite_steps: Steps whose logs were all finite (the first ones).
+        totals: The epoch's running log sums after those steps.
+        last_logs: Logs of the last finite step (``None`` if there was none).
+        bad_logs: Logs of the first non-finite step, if the execution hit one
+            (its update was applied: the weights are no longer to be saved).
 
     """
 
-    epoch: int = 0
-    step_in_epoch: int = 0
-    global_step: int = 0
-    stop_requested: bool = False
-    last_finite: dict[str, float] | None = None
-    epoch_totals: dict[str, float] = field(default_factory=dict)
-    epoch_counted: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    finite_steps: int
+    totals: dict[str, float]
+    last_logs: dict[str, float] | None
+    bad_logs: dict[str, float] | None = None
 
-    def next_epoch(self) -> None:
-        """Move to the start of the next epoch."""
-        self.epoch += 1
-        self.step_in_epoch = 0
-        self.epoch_totals = {}
-        self.epoch_counted = 0
+
+@dataclass
+class Carry:
+    """Values an execution starts from: the epoch's log sums and the last G loss."""
+
+    totals: dict[str, float] = field(default_factory=lambda: dict.fromkeys(LOG_KEYS, 0.0))
+    last_g_loss: float = 0.0
 
 
 class GANTrainer:
-    """Builds the distributed train steps and runs epochs.
+    """The train step of a GAN, distributed and executed K steps at a time.
 
     Args:
         strategy: The ``tf.distribute.Strategy`` (the default one included).
@@ -114,16 +94,13 @@ class GANTrainer:
         seed: Seeds the training latent generator.
         jit_compile: XLA-compile the per-replica step.
         d_steps: Discriminator updates per generator update.
-        multi_worker: Other processes train with this one (they must all
-            stop at the same step).
 
     """
 
     def __init__(self, strategy: Any, gan: GAN, loss: Any, g_optimizer: Any, d_optimizer: Any,
                  *, latent_dim: int, latent_distribution: str, seed: int,
-                 jit_compile: bool = False, d_steps: int = 1, multi_worker: bool = False):
+                 jit_compile: bool = False, d_steps: int = 1):
         self.strategy = strategy
-        self.multi_worker = multi_worker
         self.gan = gan
         self.loss = loss
         self.g_optimizer = g_optimizer
@@ -134,33 +111,21 @@ class GANTrainer:
         with strategy.scope():
             # Its state is checkpointed, so latent draws resume exactly.
             self.rng = tf.random.Generator.from_seed(seed)
-        replica_fn = tf.function(self._replica_step, jit_compile=jit_compile)
-        self._steps = {
-            train_g: tf.function(self._distributed_step(replica_fn, train_g))
-            for train_g in (False, True)
-        }
+        self._replica_steps = {
+            train_g: tf.function(lambda real, g=train_g: self.train_step(real, g),
+                                 jit_compile=jit_compile)
+            for train_g in (False, True)}
+        self._execute = tf.function(self._execute_steps)
 
-    # -- one step ----------------------------------------------------------------------------
-    def _sample(self, count: Any) -> Any:
-        shape = tf.stack([count, self.latent_dim])
-        if self.latent_distribution == "uniform":
-            return self.rng.uniform(shape, minval=-1.0, maxval=1.0)
-        return self.rng.normal(shape)
+    # -- one step: the GAN maths ---------------------------------------------------------------
+    def train_step(self, real: Any, train_g: bool = True) -> dict[str, Any]:
+        """One D update, then (when ``train_g``) one G update, on one replica's batch.
 
-    def _scaled(self, optimizer: Any, loss: Any) -> Any:
-        """The loss to differentiate (computed inside the tape, or it has no gradient)."""
-        # Gradients are sum-reduced across replicas, so each replica's loss is
-        # divided by the replica count.
-        scaled = loss / self.strategy.num_replicas_in_sync
-        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            scaled = optimizer.scale_loss(scaled)
-        return scaled
+        Returns:
+            ``d_loss``, ``d_real`` and ``d_fake`` (mean sigmoid of D's logits on
+            real and generated images), and ``g_loss`` when G trained.
 
-    @staticmethod
-    def _apply(optimizer: Any, tape: Any, scaled_loss: Any, variables: list[Any]) -> None:
-        optimizer.apply(tape.gradient(scaled_loss, variables), variables)
-
-    def _replica_step(self, real: Any, train_g: bool) -> dict[str, Any]:
+        """
         generator, discriminator = self.gan.generator, self.gan.discriminator
         count = tf.shape(real)[0]
         latents = self._sample(count)
@@ -187,38 +152,85 @@ class GANTrainer:
             logs["g_loss"] = g_loss
         return logs
 
-    def _distributed_step(self, replica_fn: Callable[..., Any], train_g: bool
-                          ) -> Callable[[Any, Any], dict[str, Any]]:
-        def step(batch: Any, stop: Any) -> dict[str, Any]:
-            per_replica = self.strategy.run(replica_fn, args=(batch, train_g))
-            logs = {key: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
-                    for key, value in per_replica.items()}
-            # Workers of a cluster must leave the loop at the same step, so a
-            # stop asked for on any of them travels with the step's own
-            # reductions (no extra round trip).
-            wishes = self.strategy.run(tf.identity, args=(stop,))
-            logs[STOP_KEY] = self.strategy.reduce(tf.distribute.ReduceOp.SUM, wishes, axis=None)
-            return logs
-        return step
+    def _sample(self, count: Any) -> Any:
+        shape = tf.stack([count, self.latent_dim])
+        if self.latent_distribution == "uniform":
+            return self.rng.uniform(shape, minval=-1.0, maxval=1.0)
+        return self.rng.normal(shape)
 
-    def train_step(self, batch: Any, global_step: int, stop: bool = False
-                   ) -> tuple[dict[str, float], bool]:
-        """Run one step on a distributed batch.
+    def _scaled(self, optimizer: Any, loss: Any) -> Any:
+        """The loss to differentiate (computed inside the tape, or it has no gradient)."""
+        # Gradients are sum-reduced across replicas, so each replica's loss is
+        # divided by the replica count.
+        scaled = loss / self.strategy.num_replicas_in_sync
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            scaled = optimizer.scale_loss(scaled)
+        return scaled
+
+    @staticmethod
+    def _apply(optimizer: Any, tape: Any, scaled_loss: Any, variables: list[Any]) -> None:
+        optimizer.apply(tape.gradient(scaled_loss, variables), variables)
+
+    # -- distribution ------------------------------------------------------------------------
+    def distributed_step(self, batch: Any, train_g: bool) -> dict[str, Any]:
+        """:meth:`train_step` on every replica; logs averaged over replicas."""
+        per_replica = self.strategy.run(self._replica_steps[train_g], args=(batch,))
+        return {key: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+                for key, value in per_replica.items()}
+
+    # -- K steps per call --------------------------------------------------------------------
+    def execute(self, iterator: Any, steps: int, global_step: int, carry: Carry) -> Execution:
+        """Run up to ``steps`` steps from ``iterator`` in one call; one wait for the host.
 
         Args:
-            batch: The distributed batch.
-            global_step: Steps done so far (picks whether G trains).
-            stop: Whether this process wants to stop (a signal arrived).
-
-        Returns:
-            The float logs, and whether any worker wanted to stop when the
-            step began (the same answer on every worker).
+            iterator: The epoch's distributed iterator, holding at least
+                ``steps`` more batches.
+            steps: Steps to run (stops early at a non-finite step).
+            global_step: Steps done in the run before these (picks the steps
+                where G trains when ``d_steps > 1``).
+            carry: The epoch's log sums so far and the last G loss (the G loss
+                reported on steps where G does not train).
 
         """
-        train_g = (global_step + 1) % self.d_steps == 0
-        logs = self._steps[train_g](batch, tf.constant(float(stop)))
-        wished = float(logs.pop(STOP_KEY)) > 0
-        return {key: float(value) for key, value in logs.items()}, wished
+        totals = {key: tf.constant(carry.totals[key], tf.float64) for key in LOG_KEYS}
+        out = self._execute(iterator, tf.constant(steps, tf.int64),
+                            tf.constant(global_step, tf.int64), totals,
+                            tf.constant(carry.last_g_loss, tf.float32))
+        done, bad, totals, last, failed = (np.asarray(v) for v in (
+            out["done"], out["bad"], out["totals"], out["last"], out["failed"]))
+        host_totals = {key: float(value) for key, value in zip(LOG_KEYS, totals, strict=True)}
+        last_logs = (dict(zip(LOG_KEYS, map(float, last), strict=True)) if int(done) else None)
+        bad_logs = dict(zip(LOG_KEYS, map(float, failed), strict=True)) if bool(bad) else None
+        return Execution(int(done), host_totals, last_logs, bad_logs)
+
+    def _execute_steps(self, iterator: Any, steps: Any, global_step: Any,
+                       totals: dict[str, Any], last_g: Any) -> dict[str, Any]:
+        last = tf.zeros([len(LOG_KEYS)], tf.float32)
+        failed = tf.zeros([len(LOG_KEYS)], tf.float32)
+        sums = tf.stack([totals[key] for key in LOG_KEYS])
+        done = tf.constant(0, tf.int64)
+        bad = tf.constant(False)
+        for _ in tf.range(steps):
+            logs = self._one_step(next(iterator), global_step + done, last_g)
+            row = tf.stack([logs[key] for key in LOG_KEYS])
+            if not tf.reduce_all(tf.math.is_finite(row)):
+                failed = row
+                bad = tf.constant(True)
+                break
+            # Summed in float64 in step order: the same sums as step-by-step on the host.
+            sums = sums + tf.cast(row, tf.float64)
+            last = row
+            last_g = logs["g_loss"]
+            done += 1
+        return {"done": done, "bad": bad, "totals": sums, "last": last, "failed": failed}
+
+    def _one_step(self, batch: Any, global_step: Any, last_g: Any) -> dict[str, Any]:
+        """One distributed step, with ``g_loss`` filled in on steps where G does not train."""
+        if self.d_steps == 1:
+            return self.distributed_step(batch, train_g=True)
+        train_g = tf.equal((global_step + 1) % self.d_steps, 0)
+        return tf.cond(train_g, lambda: self.distributed_step(batch, train_g=True),
+                       lambda: {**self.distributed_step(batch, train_g=False), "g_loss": last_g})
 
     # -- learning rates -------------------------------------------------------------------------
     def learning_rates(self) -> dict[str, float]:
@@ -226,103 +238,8 @@ class GANTrainer:
         return {"lr_g": _as_float(self.g_optimizer.learning_rate),
                 "lr_d": _as_float(self.d_optimizer.learning_rate)}
 
-    # -- epochs ---------------------------------------------------------------------------------
-    def run_epoch(self, dataset: Any, state: LoopState, callbacks: keras.callbacks.CallbackList,
-                  steps_per_epoch: int, batch_size: int,
-                  after_step: Callable[[LoopState], None] | None = None) -> dict[str, float]:
-        """Train one epoch (from ``state.step_in_epoch``) and return its mean logs.
-
-        Args:
-            dataset: The epoch's batches (already skipping the trained ones).
-            state: The loop state, advanced step by step.
-            callbacks: The Keras callbacks to drive.
-            steps_per_epoch: Steps in a whole epoch.
-            batch_size: Global batch size (for throughput).
-            after_step: Called after every finite step, at a step boundary
-                (the runner writes step checkpoints there).
-
-        Raises:
-            NonFiniteLoss: A loss became NaN/Inf (nothing is saved for that step).
-            StopRequested: ``state.stop_requested`` was set; the state is at a
-                step boundary, ready to be checkpointed.
-
-        """
-        totals = {key: state.epoch_totals.get(key, 0.0) for key in LOG_KEYS}
-        last_g = state.last_finite.get("g_loss", 0.0) if state.last_finite else 0.0
-        learning_rates = self.learning_rates()  # the rates this epoch trains with
-        started = time.perf_counter()
-        trained = 0
-        for batch in self.strategy.experimental_distribute_dataset(dataset):
-            callbacks.on_train_batch_begin(state.step_in_epoch)
-            logs, stop_wished = self.train_step(batch, state.global_step, state.stop_requested)
-            logs.setdefault("g_loss", last_g)
-            last_g = logs["g_loss"]
-            if not all(math.isfinite(v) for v in logs.values()):
-                raise NonFiniteLoss(state.epoch, state.step_in_epoch, logs, state.last_finite)
-            state.last_finite = logs
-            state.step_in_epoch += 1
-            state.global_step += 1
-            for key in LOG_KEYS:
-                totals[key] += logs[key]
-            state.epoch_totals = dict(totals)
-            state.epoch_counted += 1
-            trained += 1
-            callbacks.on_train_batch_end(state.step_in_epoch - 1, logs)
-            if after_step is not None:
-                after_step(state)
-            if self._stop_now(state, stop_wished) and state.step_in_epoch < steps_per_epoch:
-                raise StopRequested(state.epoch, state.step_in_epoch)
-        seconds = time.perf_counter() - started
-        epoch_logs = {key: totals[key] / max(state.epoch_counted, 1) for key in LOG_KEYS}
-        epoch_logs.update(learning_rates)
-        epoch_logs["seconds"] = seconds
-        epoch_logs["images_per_sec"] = trained * batch_size / seconds if seconds > 0 else 0.0
-        return epoch_logs
-
-    def _stop_now(self, state: LoopState, wished: bool) -> bool:
-        """Whether to stop after this step.
-
-        One process stops as soon as it is asked. Workers of a cluster stop
-        on what every worker wanted when the step began (a signal reaching
-        one of them mid-step counts one step later), so all stop together.
-        """
-        if not self.multi_worker:
-            return state.stop_requested
-        if wished:
-            state.stop_requested = True  # the checkpoint on stopping is due on every worker
-        return wished
-
 
 def _as_float(value: Any) -> float:
     """A learning rate (Keras variable, or a schedule's tensor) as a float."""
     # keras.ops.convert_to_numpy warns under numpy 2 for Keras variables.
     return float(np.asarray(getattr(value, "value", value)))
-
-
-def epoch_dataset(base: Any, *, epoch: int, seed: int, batch_size: int, steps: int,
-                  skip: int, shuffle_buffer: int, deterministic: bool) -> Any:
-    """The batches of one epoch: shuffled with a per-epoch seed, ragged tail dropped.
-
-    The per-epoch seed makes the order of every epoch reproducible, so a run
-    resumed mid-epoch can skip exactly the batches it already trained on.
-    """
-    dataset = base
-    if shuffle_buffer > 1:
-        dataset = dataset.shuffle(shuffle_buffer, seed=_epoch_seed(seed, epoch),
-                                  reshuffle_each_iteration=False)
-    # A ragged last batch would recompile under XLA and skew per-replica sizes.
-    dataset = dataset.batch(batch_size, drop_remainder=True).take(steps)
-    if skip:
-        dataset = dataset.skip(skip)
-    options = tf.data.Options()
-    options.deterministic = deterministic
-    # Multi-worker: every worker reads the same records and keeps its share of
-    # each global batch. The default (FILE) sharding would hand out whole
-    # TFRecord files, and starves or fails with fewer files than workers.
-    options.experimental_distribute.auto_shard_policy = \
-        tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return int(np.uint32((seed * 1_000_003 + epoch * 7_919 + 17) % (2**31 - 1)))

@@ -1,0 +1,516 @@
+"""Training speed: ganlab against the Keras-guide GAN, a bare loop and the machine's peak.
+
+One command, a table on screen and JSON on disk
+(``benchmarks/results/bench_train.json``). The workload is the quickstart's:
+DCGAN at 32×32, 32 base filters, batch 64, the 5,000 embedded MNIST digits,
+Adam(2e-4, beta_1 0.5), non-saturating BCE. Every figure is an epoch time
+(78 steps) after a warm-up epoch; the sides of each comparison are run
+alternately in one process, so that a machine shared with other jobs slows
+both alike, and reported as ratios.
+
+Sections:
+
+1. ``ganlab run`` (the real engine, in-process) against the reference the
+   Keras DCGAN guide writes: a ``keras.Model`` subclass overriding
+   ``train_step``, trained with ``fit`` — same architecture, data, batch and
+   optimizer — with XLA off on both sides, ganlab at its defaults against
+   the reference without XLA, and XLA on both sides;
+2. ganlab against a bare ``tf.function`` loop of the same step over the same
+   batches (the engine's overhead), and ``train.steps_per_execution`` 1 / 8;
+3. the step's FLOP/s (counted from the layer shapes) over the machine's
+   measured float32 matmul FLOP/s;
+4. ``mixed_float16`` / ``mixed_bfloat16`` where the hardware has them;
+5. with a GPU: a CelebA-64-sized run (64 base filters, batch 256) through the
+   real TFRecord reader, and whether the reader keeps up. Skipped (and said
+   so) without one.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_train.py [--rounds 2] [--epochs 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+BATCH, FILTERS, LATENT, SIZE = 64, 32, 100, 32
+LEARNING_RATE, BETA_1 = 2e-4, 0.5
+
+
+# -- the workload ---------------------------------------------------------------------------------
+def experiment_data(work: Path, name: str, **train: Any) -> dict[str, Any]:
+    """The quickstart-like experiment (no callbacks: only training is timed)."""
+    return {
+        "name": name, "seed": 2015, "run_dir": str(work / "runs" / name),
+        "dataset": {"name": "mnist", "params": {"source": "embedded", "image_size": SIZE,
+                                                "tfrecords": str(work / "tfrecords")}},
+        "architecture": {"name": "dcgan", "params": {"latent_dim": LATENT,
+                                                     "base_filters": FILTERS,
+                                                     "kernel_size": 4}},
+        "loss": {"name": "bce"},
+        "optimizers": {"generator": {"learning_rate": LEARNING_RATE, "beta_1": BETA_1},
+                       "discriminator": {"learning_rate": LEARNING_RATE, "beta_1": BETA_1}},
+        "train": {"epochs": 3, "batch_size": BATCH, "verbose": 0, **train},
+        "latents": {"bank_size": 16},
+    }
+
+
+def load(data: dict[str, Any]) -> tuple[Any, Any]:
+    """The validated experiment and the plugin registry."""
+    from ganlab.experiment import experiment_from_data
+    from ganlab.plugins import load_plugins
+
+    experiment = experiment_from_data(data)
+    return experiment, load_plugins([]).registry
+
+
+def ganlab_epochs(work: Path, name: str, epochs: int, **train: Any) -> list[float]:
+    """Epoch seconds of a real ``ganlab run`` (from its history.csv)."""
+    import csv
+
+    from ganlab.engine.runner import run_experiment
+
+    data = experiment_data(work, name, epochs=epochs, **train)
+    experiment, registry = load(data)
+    run_experiment(experiment, registry, {}, echo=lambda message: None)
+    with open(Path(data["run_dir"]) / "history.csv", newline="") as stream:
+        return [float(row["seconds"]) for row in csv.DictReader(stream)]
+
+
+def models(work: Path) -> tuple[Any, Any]:
+    """A fresh generator and discriminator of the workload."""
+    from ganlab.engine.build import build_models
+
+    experiment, registry = load(experiment_data(work, "models"))
+    generator, discriminator, _, _ = build_models(experiment, registry, (SIZE, SIZE, 1))
+    return generator, discriminator
+
+
+def digits(work: Path) -> np.ndarray:
+    """The 5,000 training images in [-1, 1], read back from the prepared TFRecords."""
+    from ganlab.data.reader import read_tfrecords
+
+    return np.stack([image.numpy() for image in read_tfrecords(work / "tfrecords",
+                                                               deterministic=True)])
+
+
+# -- the reference: the Keras DCGAN guide --------------------------------------------------
+def reference_epochs(work: Path, images: np.ndarray, epochs: int, jit_compile: bool,
+                     ) -> list[float]:
+    """Epoch seconds of the Keras-guide GAN (``train_step`` + ``fit``)."""
+    import keras
+    import tensorflow as tf
+
+    class GuideGAN(keras.Model):
+        def __init__(self, discriminator: Any, generator: Any, latent_dim: int):
+            super().__init__()
+            self.discriminator, self.generator, self.latent_dim = (discriminator, generator,
+                                                                   latent_dim)
+            self.seed_generator = keras.random.SeedGenerator(1337)
+
+        def compile(self, d_optimizer: Any, g_optimizer: Any, loss_fn: Any, **kwargs: Any):
+            super().compile(**kwargs)
+            self.d_optimizer, self.g_optimizer, self.loss_fn = d_optimizer, g_optimizer, loss_fn
+            self.d_loss_metric = keras.metrics.Mean(name="d_loss")
+            self.g_loss_metric = keras.metrics.Mean(name="g_loss")
+
+        @property
+        def metrics(self) -> list[Any]:
+            return [self.d_loss_metric, self.g_loss_metric]
+
+        def train_step(self, real_images: Any) -> dict[str, Any]:
+            batch_size = tf.shape(real_images)[0]
+            z = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+            generated = self.generator(z, training=True)
+            combined = tf.concat([generated, real_images], axis=0)
+            labels = tf.concat([tf.zeros((batch_size, 1)), tf.ones((batch_size, 1))], axis=0)
+            with tf.GradientTape() as tape:
+                d_loss = self.loss_fn(labels, self.discriminator(combined, training=True))
+            grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
+            self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights,
+                                                 strict=True))
+            z = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+            misleading = tf.ones((batch_size, 1))
+            with tf.GradientTape() as tape:
+                predictions = self.discriminator(self.generator(z, training=True),
+                                                 training=True)
+                g_loss = self.loss_fn(misleading, predictions)
+            grads = tape.gradient(g_loss, self.generator.trainable_weights)
+            self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights,
+                                                 strict=True))
+            self.d_loss_metric.update_state(d_loss)
+            self.g_loss_metric.update_state(g_loss)
+            return {"d_loss": self.d_loss_metric.result(), "g_loss": self.g_loss_metric.result()}
+
+    generator, discriminator = models(work)
+    gan = GuideGAN(discriminator, generator, LATENT)
+    gan.compile(d_optimizer=keras.optimizers.Adam(LEARNING_RATE, beta_1=BETA_1),
+                g_optimizer=keras.optimizers.Adam(LEARNING_RATE, beta_1=BETA_1),
+                loss_fn=keras.losses.BinaryCrossentropy(from_logits=True),
+                jit_compile=jit_compile)
+    dataset = (tf.data.Dataset.from_tensor_slices(images).shuffle(len(images))
+               .batch(BATCH, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+    timer = EpochTimer()
+    gan.fit(dataset, epochs=epochs, verbose=0, callbacks=[timer])
+    return timer.seconds
+
+
+class EpochTimer:
+    """A Keras callback recording each epoch's wall time."""
+
+    def __new__(cls) -> Any:
+        import keras
+
+        class Timer(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.seconds: list[float] = []
+
+            def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+                self.started = time.perf_counter()
+
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                self.seconds.append(time.perf_counter() - self.started)
+
+        return Timer()
+
+
+# -- the bare loop ------------------------------------------------------------------------------
+def bare_epochs(work: Path, epochs: int, jit_compile: bool) -> list[float]:
+    """Epoch seconds of a bare ``tf.function`` loop over ganlab's own step and batches."""
+    import tensorflow as tf
+
+    from ganlab.data.pipeline import epoch_dataset, training_images
+    from ganlab.engine.build import build_trainer
+
+    experiment, registry = load(experiment_data(work, "bare", jit_compile=jit_compile))
+    from ganlab.components import build_dataset
+
+    dataset = build_dataset(experiment, registry)
+    steps = dataset.num_examples() // BATCH
+    trainer = build_trainer(experiment, registry, tf.distribute.get_strategy(),
+                            (SIZE, SIZE, 1), steps)
+    step = tf.function(lambda batch: trainer.distributed_step(batch, train_g=True))
+    images = training_images(dataset, fixed_order=False, cache=True)
+    seconds = []
+    for epoch in range(epochs):
+        started = time.perf_counter()
+        logs = None
+        for batch in epoch_dataset(images, epoch=epoch, seed=0, batch_size=BATCH, steps=steps,
+                                   skip=0, shuffle_buffer=10000, deterministic=False):
+            logs = step(batch)
+        float(logs["d_loss"])  # wait for the last step
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+# -- FLOPs --------------------------------------------------------------------------------------
+def forward_flops(model: Any) -> int:
+    """Multiply-adds ×2 of one image through the Dense/Conv layers of ``model``."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            kh, kw, cout, cin = layer.kernel.shape
+            _, h, w, _ = layer.input.shape
+            total += 2 * kh * kw * cin * cout * h * w
+        elif isinstance(layer, keras.layers.Conv2D):
+            kh, kw, cin, cout = layer.kernel.shape
+            _, h, w, _ = layer.output.shape
+            total += 2 * kh * kw * cin * cout * h * w
+        elif isinstance(layer, keras.layers.Dense):
+            cin, cout = layer.kernel.shape
+            total += 2 * cin * cout
+    return int(total)
+
+
+def step_flops(work: Path) -> dict[str, int]:
+    """FLOPs of one training step: D update ``G + 6D``, G update ``3G + 2D``, per image."""
+    generator, discriminator = models(work)
+    g, d = forward_flops(generator), forward_flops(discriminator)
+    return {"generator_forward": g, "discriminator_forward": d,
+            "step": BATCH * (4 * g + 8 * d)}
+
+
+def matmul_flops_per_second(size: int = 2048, repeats: int = 10) -> float:
+    """Measured float32 matmul throughput of this machine (TensorFlow, all cores)."""
+    import tensorflow as tf
+
+    a = tf.random.normal((size, size))
+    b = tf.random.normal((size, size))
+    product = tf.function(lambda x, y: tf.matmul(x, y))
+    product(a, b).numpy()
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(repeats):
+            result = product(a, b)
+        result.numpy()
+        best = min(best, time.perf_counter() - started)
+    return 2 * size**3 * repeats / best
+
+
+# -- hardware ------------------------------------------------------------------------------------
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def gpus() -> list[Any]:
+    import tensorflow as tf
+
+    return tf.config.list_physical_devices("GPU")
+
+
+def precisions_supported() -> dict[str, str]:
+    """Which mixed precisions this hardware runs fast, and why not otherwise."""
+    if gpus():
+        return {"mixed_float16": "yes", "mixed_bfloat16": "yes"}
+    flags = cpu_flags()
+    bf16 = "yes" if {"avx512_bf16", "amx_bf16"} & flags else "no (CPU lacks AVX512-BF16/AMX)"
+    return {"mixed_float16": "no (no float16 arithmetic on CPU)", "mixed_bfloat16": bf16}
+
+
+# -- the GPU section ----------------------------------------------------------------------------
+def gpu_section(work: Path, batch: int = 256, count: int = 20_000) -> dict[str, Any]:
+    """A CelebA-64-sized run through the real TFRecord reader (synthetic faces-sized images)."""
+
+    from ganlab.data import ImageExample, TFRecordImageDataset
+    from ganlab.data.reader import read_tfrecords
+
+    class Synthetic(TFRecordImageDataset):
+        default_split = "train"
+        image_shape = (64, 64, 3)
+
+        def options(self) -> dict[str, Any]:
+            return {"count": count}
+
+        def source_available(self) -> bool:
+            return True
+
+        def describe_source(self) -> str:
+            return "synthetic 64x64 RGB images"
+
+        def plan(self) -> dict[str, list[int]]:
+            return {"train": list(range(count))}
+
+        def decode(self, item: int) -> ImageExample:
+            rng = np.random.default_rng(item)
+            return ImageExample(image=rng.integers(0, 256, (64, 64, 3), np.uint8),
+                                filename=f"{item}.png")
+
+    folder = work / "celeba64"
+    Synthetic(source=None, tfrecords=folder).prepare()
+    started = time.perf_counter()
+    seen = 0
+    for images in read_tfrecords(folder).batch(batch).prefetch(8):
+        seen += int(images.shape[0])
+    reader_rate = seen / (time.perf_counter() - started)
+    return {"reader_images_per_sec": reader_rate, "batch": batch, "images": count,
+            **gpu_training(work, folder, batch, count)}
+
+
+def gpu_training(work: Path, folder: Path, batch: int, count: int) -> dict[str, Any]:
+    """Images/s of the engine's executions (64 base filters) fed by the reader, uncached."""
+    import tensorflow as tf
+
+    from ganlab.data.pipeline import epoch_dataset
+    from ganlab.data.reader import read_tfrecords
+    from ganlab.engine.build import build_trainer
+    from ganlab.engine.loop import LoopState
+
+    data = experiment_data(work, "gpu", batch_size=batch, jit_compile=True)
+    data["architecture"]["params"].update(base_filters=64)
+    experiment, registry = load(data)
+    steps = count // batch
+    strategy = tf.distribute.get_strategy()
+    trainer = build_trainer(experiment, registry, strategy, (64, 64, 3), steps)
+    rates = []
+    for epoch in range(2):
+        batches = epoch_dataset(read_tfrecords(folder), epoch=epoch, seed=0, batch_size=batch,
+                                steps=steps, skip=0, shuffle_buffer=10000,
+                                deterministic=False)
+        iterator = iter(strategy.experimental_distribute_dataset(batches))
+        started = time.perf_counter()
+        trainer.execute(iterator, steps, epoch * steps, LoopState().carry())
+        rates.append(steps * batch / (time.perf_counter() - started))
+    return {"training_images_per_sec": rates[-1]}
+
+
+# -- the run -------------------------------------------------------------------------------------
+def alternate(rounds: int, sides: dict[str, Callable[[], list[float]]]) -> dict[str, list[float]]:
+    """Run every side once per round, in turn; keep the epoch times after the first epoch."""
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    for round_index in range(rounds):
+        order = list(sides) if round_index % 2 == 0 else list(sides)[::-1]
+        for name in order:
+            epochs = sides[name]()
+            times[name].extend(epochs[1:])
+            print(f"  round {round_index + 1} {name}: "
+                  + ", ".join(f"{s:.2f}" for s in epochs) + " s", flush=True)
+    return times
+
+
+def ratio(times: dict[str, list[float]], slower: str, faster: str) -> float:
+    """How many times faster ``faster`` is than ``slower`` (median epoch times)."""
+    return statistics.median(times[slower]) / statistics.median(times[faster])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=2, help="alternations per comparison")
+    parser.add_argument("--epochs", type=int, default=3,
+                        help="epochs per measurement (the first is warm-up)")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" /
+                        "bench_train.json")
+    parser.add_argument("--sections", default="1,2,3,4,5",
+                        help="comma-separated sections to run")
+    args = parser.parse_args()
+    sections = {int(s) for s in args.sections.split(",")}
+    sys.path.insert(0, str(REPO))
+    import tensorflow as tf
+
+    from ganlab.data.pipeline import ensure_prepared
+
+    report: dict[str, Any] = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
+                    "tensorflow": tf.__version__, "gpus": [g.name for g in gpus()]},
+        "workload": {"architecture": "dcgan", "image_size": SIZE, "base_filters": FILTERS,
+                     "batch": BATCH, "images": 5000, "steps_per_epoch": 5000 // BATCH},
+        "rounds": args.rounds, "epochs": args.epochs}
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="bench_train-") as folder:
+        work = Path(folder)
+        experiment, registry = load(experiment_data(work, "prepare"))
+        from ganlab.components import build_dataset
+
+        ensure_prepared(build_dataset(experiment, registry), echo=lambda message: None)
+        images = digits(work)
+        run = 0
+
+        def ganlab(**train: Any) -> Callable[[], list[float]]:
+            def measure() -> list[float]:
+                nonlocal run
+                run += 1
+                return ganlab_epochs(work, f"g{run}", args.epochs, **train)
+            return measure
+
+        def reference(jit: bool) -> Callable[[], list[float]]:
+            return lambda: reference_epochs(work, images, args.epochs, jit)
+
+        if 1 in sections:
+            print("1. ganlab vs the Keras-guide reference", flush=True)
+            # ganlab's defaults are XLA off and K=1 (XLA measured slower on CPU): the
+            # "defaults" side is the XLA-off one.
+            plain = alternate(args.rounds, {"ganlab (XLA off)": ganlab(jit_compile=False),
+                                            "reference (XLA off)": reference(False)})
+            xla = alternate(args.rounds, {"ganlab (XLA on)": ganlab(jit_compile=True),
+                                          "reference (XLA on)": reference(True)})
+            times = {**plain, **xla}
+            report["vs_reference"] = {
+                "epoch_seconds": times,
+                "xla_off_both": ratio(times, "reference (XLA off)", "ganlab (XLA off)"),
+                "defaults_vs_guide": ratio(times, "reference (XLA off)", "ganlab (XLA off)"),
+                "xla_on_both": ratio(times, "reference (XLA on)", "ganlab (XLA on)")}
+            section = report["vs_reference"]
+            rows += [("ganlab / reference, XLA off on both (target ≥ 1.05×)",
+                      f"{section['xla_off_both']:.2f}×"),
+                     ("ganlab defaults / reference as the guide writes it (target ≥ 1.3×)",
+                      f"{section['defaults_vs_guide']:.2f}×"),
+                     ("ganlab / reference, XLA on on both (target > 1×)",
+                      f"{section['xla_on_both']:.2f}×")]
+        if 2 in sections:
+            print("2. ganlab vs a bare tf.function loop; steps_per_execution", flush=True)
+            times = alternate(args.rounds, {
+                "ganlab K=1": ganlab(steps_per_execution=1),
+                "ganlab K=8": ganlab(steps_per_execution=8),
+                "bare loop": lambda: bare_epochs(work, args.epochs, False)})
+            overhead = ratio(times, "ganlab K=1", "bare loop") - 1
+            report["overhead"] = {"epoch_seconds": times, "overhead_k1": overhead,
+                                  "k8_vs_k1": ratio(times, "ganlab K=1", "ganlab K=8"),
+                                  "overhead_k8": ratio(times, "ganlab K=8", "bare loop") - 1}
+            rows += [("ganlab K=1 over the bare loop (target ≤ 3 %)", f"{100 * overhead:+.1f} %"),
+                     ("ganlab K=8 over the bare loop",
+                      f"{100 * report['overhead']['overhead_k8']:+.1f} %"),
+                     ("K=8 speed-up over K=1", f"{report['overhead']['k8_vs_k1']:.3f}×")]
+        if 3 in sections:
+            print("3. FLOP/s", flush=True)
+            flops = step_flops(work)
+            peak = matmul_flops_per_second()
+            seconds = ganlab_epochs(work, "flops", args.epochs)[1:]
+            # The machine may be shared: the best of a measurement before and after.
+            peak = max(peak, matmul_flops_per_second())
+            per_step = statistics.median(seconds) / (5000 // BATCH)
+            achieved = flops["step"] / per_step
+            report["flops"] = {**flops, "step_seconds": per_step, "achieved": achieved,
+                               "matmul_peak": peak, "fraction": achieved / peak}
+            rows += [("step FLOPs (from layer shapes)", f"{flops['step'] / 1e9:.2f} GFLOP"),
+                     ("achieved / measured matmul FLOP/s",
+                      f"{achieved / 1e9:.1f} / {peak / 1e9:.1f} GFLOP/s "
+                      f"({100 * achieved / peak:.0f} %)")]
+        if 4 in sections:
+            print("4. mixed precision", flush=True)
+            supported = precisions_supported()
+            report["precision"] = {"supported": supported}
+            for precision, answer in supported.items():
+                if answer != "yes":
+                    rows.append((precision, f"skipped: {answer}"))
+                    continue
+                times = alternate(1, {"float32": ganlab(),
+                                      precision: ganlab(precision=precision)})
+                report["precision"][precision] = ratio(times, "float32", precision)
+                rows.append((f"{precision} / float32", f"{report['precision'][precision]:.2f}×"))
+        if 5 in sections:
+            if gpus():
+                print("5. GPU: CelebA-64-sized reader", flush=True)
+                report["gpu"] = gpu_section(work)
+                gpu = report["gpu"]
+                keeps_up = gpu["reader_images_per_sec"] >= gpu["training_images_per_sec"]
+                rows.append(("GPU CelebA-64 training / reader (images/s)",
+                             f"{gpu['training_images_per_sec']:.0f} / "
+                             f"{gpu['reader_images_per_sec']:.0f} (reader keeps up: "
+                             f"{'yes' if keeps_up else 'no'})"))
+            else:
+                report["gpu"] = "skipped: no GPU on this machine"
+                rows.append(("5. GPU section", "skipped: no GPU on this machine"))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    width = max(len(name) for name, _ in rows) + 2
+    print("\n" + "\n".join(f"{name:<{width}}{value}" for name, value in rows))
+    print(f"\nJSON: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""Building a run: TensorFlow set-up, the strategy's cluster, data, models, optimizers.
+
+Everything :func:`build_session` makes, before the first step, lives in a
+:class:`Session`; the runner (:mod:`ganlab.engine.runner`) trains it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ganlab.components import build_architectures, build_dataset, build_loss, build_networks
+from ganlab.contracts import dataset_location
+from ganlab.data.pipeline import ensure_prepared, worker_shares
+from ganlab.engine.checkpoint import CheckpointId, CheckpointStore
+from ganlab.engine.cluster import Cluster
+from ganlab.engine.strategy import make_strategy
+from ganlab.engine.trainer import GAN, GANTrainer
+from ganlab.errors import ConfigError, DataError
+from ganlab.experiment import Experiment
+from ganlab.latents import check_distribution
+from ganlab.registry import Registry
+from ganlab.rundir import RunDirectory, load_or_create_latent_bank
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class Session:
+    """Everything built for one run."""
+
+    experiment: Experiment
+    run_dir: RunDirectory
+    strategy: Any
+    dataset: Any
+    gan: GAN
+    trainer: GANTrainer
+    store: CheckpointStore
+    bank: np.ndarray
+    steps_per_epoch: int
+    global_batch: int
+    cluster: Cluster
+    file_sharded: bool = False
+    last_saved: CheckpointId | None = None
+    registry: Registry | None = None
+
+
+# -- models and optimizers ----------------------------------------------------------------------
+def make_optimizer(settings: dict[str, Any], schedule: dict[str, Any] | None,
+                   steps_per_epoch: int, precision: str) -> keras.optimizers.Optimizer:
+    """Adam with an optional piecewise-constant schedule given in epochs."""
+    learning_rate: Any = settings["learning_rate"]
+    if schedule:
+        # Keras evaluates the schedule at the optimizer's iteration count before
+        # each update, and PiecewiseConstantDecay switches *after* a boundary:
+        # so the first step of epoch b+1 (iteration b*steps) gets the new rate.
+        boundaries = [b * steps_per_epoch - 1 for b in schedule["boundaries_epochs"]]
+        values = [learning_rate * f for f in schedule["factors"]]
+        learning_rate = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=settings["beta_1"],
+                                      beta_2=settings["beta_2"], epsilon=settings["epsilon"])
+    if precision == "mixed_float16":
+        # Keras only wraps compile(optimizer=...) automatically; with two
+        # optimizers each needs its own loss scale.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def build_models(experiment: Experiment, registry: Registry, image_shape: tuple[int, int, int],
+                 ) -> tuple[keras.Model, keras.Model, int, str]:
+    """Generator, discriminator, latent size and prior; shapes checked."""
+    g_arch, d_arch = build_architectures(experiment, registry, image_shape)
+    generator, discriminator = build_networks(experiment, registry, g_arch, d_arch)
+    latent_dim = int(g_arch.latent_dim)
+    distribution = check_distribution(g_arch.latent_distribution)
+    produced = tuple(generator.output_shape[1:])
+    if produced != tuple(image_shape):
+        provider = registry.resolve("architecture", experiment.generator_block()["name"]).provider
+        raise ConfigError(
+            f"The generator of '{experiment.generator_block()['name']}' from {provider} "
+            "produces images of "
+            f"shape {produced} but the dataset's images are {tuple(image_shape)}: set the "
+            "architecture's params to match the dataset (image size and channels).")
+    return generator, discriminator, latent_dim, distribution
+
+
+def build_trainer(experiment: Experiment, registry: Registry, strategy: Any,
+                  image_shape: tuple[int, int, int], steps_per_epoch: int) -> GANTrainer:
+    """Models, optimizers (built, so their state exists for checkpoints) and the trainer."""
+    config = experiment.config
+    train = config["train"]
+    schedule = config["optimizers"]["schedule"]
+    with strategy.scope():
+        generator, discriminator, latent_dim, distribution = build_models(
+            experiment, registry, image_shape)
+        g_steps_per_epoch = max(steps_per_epoch // train["d_steps"], 1)
+        g_opt = make_optimizer(config["optimizers"]["generator"], schedule, g_steps_per_epoch,
+                               train["precision"])
+        d_opt = make_optimizer(config["optimizers"]["discriminator"], schedule, steps_per_epoch,
+                               train["precision"])
+        g_opt.build(generator.trainable_variables)
+        d_opt.build(discriminator.trainable_variables)
+        gan = GAN(generator, discriminator)
+    return GANTrainer(strategy, gan, build_loss(experiment, registry), g_opt, d_opt,
+                      latent_dim=latent_dim, latent_distribution=distribution,
+                      seed=config["seed"], jit_compile=train["jit_compile"],
+                      d_steps=train["d_steps"])
+
+
+# -- TensorFlow, the cluster, the data ------------------------------------------------------------
+def configure_tensorflow(config: dict[str, Any]) -> None:
+    """Seeds, determinism and the precision policy, before any model is built."""
+    keras.utils.set_random_seed(config["seed"])
+    if config["train"]["deterministic"]:
+        tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(config["train"]["precision"])
+
+
+def join_cluster(experiment: Experiment) -> Cluster:
+    """The experiment's strategy, and this process's place in its cluster.
+
+    It comes first: splitting a CPU into logical devices, and joining a
+    multi-worker cluster, must happen before anything starts TensorFlow.
+    """
+    train = experiment.config["train"]
+    return Cluster.of(make_strategy(train["strategy"], train["devices"]))
+
+
+def prepared_dataset(experiment: Experiment, registry: Registry, cluster: Cluster,
+                     echo: Echo) -> Any:
+    """The dataset, its TFRecords prepared (by the chief alone in a cluster)."""
+    dataset = build_dataset(experiment, registry)
+    cluster.chief_first(lambda: ensure_prepared(dataset, echo), "preparing the data")
+    if not cluster.is_chief and not dataset.is_prepared():
+        raise DataError(
+            f"The chief prepared {dataset_location(dataset)}, but {cluster.label()} "
+            "cannot see them there: multi-worker training needs the data and the run "
+            "directory on a filesystem every worker mounts at the same path.")
+    return dataset
+
+
+def steps_and_batch(train: dict[str, Any], count: int, replicas: int) -> tuple[int, int]:
+    """Steps per epoch and the global batch size (``train.batch_size``)."""
+    global_batch = train["batch_size"]
+    if global_batch % replicas:
+        # Each replica's loss is a mean over its share; unequal shares would
+        # weigh some images more than others in the averaged gradient.
+        raise ConfigError(f"train.batch_size is the global batch, split evenly over the "
+                          f"{replicas} replicas of train.strategy {train['strategy']!r}: make "
+                          f"it a multiple of {replicas} (it is {global_batch}).")
+    steps_per_epoch = count // global_batch
+    if steps_per_epoch == 0:
+        raise ConfigError(f"train.batch_size is {global_batch} but the training split has only "
+                          f"{count} images: lower the batch size.")
+    if train["steps_per_epoch"]:
+        steps_per_epoch = min(steps_per_epoch, train["steps_per_epoch"])
+    return steps_per_epoch, global_batch
+
+
+def build_session(experiment: Experiment, registry: Registry, echo: Echo,
+                  cluster: Cluster | None = None) -> Session:
+    """Dataset, strategy, models, optimizers and trainer for ``experiment``.
+
+    Args:
+        experiment: The validated experiment.
+        registry: The plugin registry.
+        echo: Where messages go.
+        cluster: The strategy's cluster (see :func:`join_cluster`); made here
+            when not given.
+
+    """
+    config = experiment.config
+    cluster = cluster or join_cluster(experiment)
+    strategy = cluster.strategy
+    configure_tensorflow(config)
+    dataset = prepared_dataset(experiment, registry, cluster, echo)
+    images, file_sharded = images_per_epoch(dataset, cluster, echo)
+    steps_per_epoch, global_batch = steps_and_batch(config["train"], images,
+                                                    strategy.num_replicas_in_sync)
+    trainer = build_trainer(experiment, registry, strategy, tuple(dataset.image_shape),
+                            steps_per_epoch)
+    run_dir = RunDirectory(experiment.run_dir())
+    store = CheckpointStore(run_dir.checkpoints, config["checkpoint"]["keep_last"],
+                            config["checkpoint"]["keep_every_n_epochs"])
+    bank = load_or_create_latent_bank(run_dir, config["latents"]["bank_size"],
+                                      trainer.latent_dim, trainer.latent_distribution,
+                                      seed=config["seed"], save=cluster.is_chief)
+    return Session(experiment, run_dir, strategy, dataset, trainer.gan, trainer, store, bank,
+                   steps_per_epoch, global_batch, cluster, file_sharded, registry=registry)
+
+
+def images_per_epoch(dataset: Any, cluster: Cluster, echo: Echo) -> tuple[int, bool]:
+    """The images an epoch can cover, and whether each worker reads its own shards.
+
+    In a cluster with at least as many TFRecord shards as workers, each
+    worker reads only its shards (FILE sharding) and an epoch lasts as long
+    as the smallest share allows; with fewer shards every worker reads all
+    the data and keeps its part of each batch (DATA sharding), with a warning.
+    """
+    count = dataset.num_examples()
+    if not cluster.distributed:
+        return count, False
+    shares = worker_shares(dataset, cluster.num_workers)
+    if shares is None:
+        echo(f"warning: the training data has fewer TFRecord shards than the "
+             f"{cluster.num_workers} workers, so every worker reads and decodes all of it and "
+             "keeps its share of each batch. Prepare it with `ganlab prepare EXPERIMENT.yaml "
+             f"--shards {cluster.num_workers}` (or more) so that each worker reads only its "
+             "own shards.")
+        return count, False
+    return min(shares) * cluster.num_workers, True
