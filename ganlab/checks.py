@@ -103,7 +103,7 @@ def check_experiment(experiment: Experiment, registry: Registry, dataset: Any,
         import tensorflow as tf
 
         real = tf.zeros((SAMPLE_BATCH, *generator.output_shape[1:]), tf.float32)
-    with kept_state(generator, discriminator):
+    with kept_state(generator, discriminator, loss):
         _, latents = check_generator_output(generator, latent_dim, real, roles["generator"])
         check_discriminator_output(discriminator, real, roles["discriminator"])
         if losses:
@@ -233,11 +233,27 @@ def _check_one_loss(role: Role, name: str, compute: Callable[[], Any], network: 
 
 
 @contextmanager
-def kept_state(*models: Any) -> Iterator[None]:
-    """Put every variable of ``models`` back as it was (batch-norm statistics, seeds)."""
-    saved = [(variable, variable.numpy()) for model in models for variable in model.variables]
+def kept_state(*components: Any) -> Iterator[None]:
+    """Put every variable of ``components`` back as it was (batch-norm statistics, seeds).
+
+    Models give their ``variables``; other objects (a loss with a call counter
+    or an adaptive weight) the ``tf.Variable`` attributes they hold, so the
+    checks leave no trace in the run that follows them.
+    """
+    saved = [(variable, variable.numpy()) for component in components
+             for variable in _variables_of(component)]
     try:
         yield
     finally:
         for variable, value in saved:
             variable.assign(value)
+
+
+def _variables_of(component: Any) -> list[Any]:
+    """``component.variables`` for models, else its ``tf.Variable`` attributes."""
+    import tensorflow as tf
+
+    if isinstance(getattr(component, "variables", None), (list, tuple)):
+        return list(component.variables)
+    return [value for value in vars(component).values() if isinstance(value, tf.Variable)] \
+        if hasattr(component, "__dict__") else []

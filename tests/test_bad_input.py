@@ -425,7 +425,7 @@ CASES = [
     Case("unknown-loss", experiment(loss__name="wasserstein"), 3,
          ("Unknown loss 'wasserstein'", "Known losses: bce,")),
     Case("unknown-callback", experiment(callbacks=[{"name": "sample_grids"}]), 3,
-         ("Unknown callback 'sample_grids'", "Did you mean 'sample_grid'?")),
+         ("Unknown callback 'sample_grids'", "Did you mean 'sample_grid'")),
     Case("unknown-component-param", experiment(architecture__params__base_filter=4), 2,
          ("architecture.params.base_filter", "did you mean 'base_filters'")),
     Case("wrong-type-batch-size", experiment(train__batch_size="sixty-four"), 2,

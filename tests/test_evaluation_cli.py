@@ -83,7 +83,7 @@ def test_evaluate_writes_metrics_json_with_its_protocol(trained: dict[str, Any])
     run_dir = trained["run_dir"]
     result = evaluate(run_dir, "--epoch", "1")
     assert result.exit_code == 0, result.output
-    assert re.search(r"^fid\s+fid\s+[0-9.e+-]+\s+64\s+64\s+train\s+projection\s+1$",
+    assert re.search(r"^fid\s+fid\s+[0-9.e+-]+\s+64\s+64\s+test\s+projection\s+1$",
                      result.stdout, re.MULTILINE), result.stdout
     by_metric = {r["metric"]: r for r in records(run_dir) if r["protocol"]["epoch"] == 1}
     assert set(by_metric) == set(SCORES)
@@ -96,8 +96,8 @@ def test_evaluate_writes_metrics_json_with_its_protocol(trained: dict[str, Any])
     assert protocol["metric"] == "fid" and protocol["extractor"] == "projection"
     assert re.fullmatch(r"[0-9a-f]{64}", protocol["weights_sha256"])
     assert (protocol["num_fake"], protocol["num_real"]) == (64, 64)
-    # The embedded sample has a train split only: the default real split falls back to it.
-    assert protocol["real_split"] == "train"
+    # The embedded sample's held-out test split (1,000 digits) is the default real split.
+    assert protocol["real_split"] == "test"
     assert protocol["image_size"] == [32, 32, 1] and protocol["resize"] == "none"
     assert protocol["seed"] == 8  # the experiment seed + 1, as during training
     for metric, scores in SCORES.items():
@@ -138,10 +138,10 @@ def test_a_new_record_replaces_only_the_same_protocol(trained: dict[str, Any]) -
 
 def test_real_statistics_are_cached_and_keyed(trained: dict[str, Any]) -> None:
     run_dir, cache = trained["run_dir"], trained["cache"]
-    trained_entries = sorted(p.name for p in cache.glob("train-projection-64-*.npz"))
+    trained_entries = sorted(p.name for p in cache.glob("test-projection-64-*.npz"))
     # Training cached one entry of moments (fid) and one of feature rows (kid, p/r).
     assert [re.sub(r"-[0-9a-f]{20}\.npz$", "", n) for n in trained_entries] == [
-        "train-projection-64-features", "train-projection-64-moments"]
+        "test-projection-64-features", "test-projection-64-moments"]
     stamps = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.npz")}
     result = evaluate(run_dir, "--epoch", "2", "--metric", "fid", "--metric", "kid")
     assert result.exit_code == 0, result.output
@@ -154,7 +154,7 @@ def test_real_statistics_are_cached_and_keyed(trained: dict[str, Any]) -> None:
         assert result.exit_code == 0, result.output
         assert "Computing real statistics" in result.stderr and "Reusing" not in result.stderr
     new = {p.name for p in cache.glob("*.npz")} - set(stamps)
-    assert len(new) == 2 and any(n.startswith("train-projection-40-moments-") for n in new)
+    assert len(new) == 2 and any(n.startswith("test-projection-40-moments-") for n in new)
     assert {n: cache.joinpath(n).stat().st_mtime_ns for n in stamps} == stamps
 
 
@@ -183,7 +183,7 @@ def test_a_metric_of_the_first_contract_is_recorded_too(trained: dict[str, Any],
                            "not trained that far"]),
     (["--extractor", "projektion"], 3, ["Unknown feature_extractor 'projektion'",
                                         "'projection'"]),
-    (["--split", "validation"], 4, ["no split 'validation'", "Available splits: train"]),
+    (["--split", "validation"], 4, ["no split 'validation'", "Available splits: train, test"]),
     (["--extractor-param", "dim"], 2, ["expected KEY=VALUE"]),
     (["--metric", "kid", "--extractor-param", "dimension=3"], 2,
      ["rejected its params", "dimension"]),

@@ -98,4 +98,4 @@ def test_sigkill_takes_the_workers_along_and_the_next_prepare_cleans_up(tmp_path
     result = invoke(["prepare", experiment(tmp_path), "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert leftovers(tmp_path) == []
-    assert "train: 5000 images" in result.output
+    assert "train: 4000 images" in result.output and "test: 1000 images" in result.output

@@ -205,9 +205,7 @@ class WassersteinGPLoss:
     """
 
     def __init__(self, gp_weight: float = 10.0) -> None:
-        self.gp_weight = params.number("gp_weight", gp_weight)
-        if self.gp_weight < 0:
-            raise ValueError(f"gp_weight must be >= 0, got {gp_weight}")
+        self.gp_weight = params.number("gp_weight", gp_weight, minimum=0)
 
     def discriminator_loss(self, inputs: LossInputs) -> Any:
         """``mean(fake) - mean(real) + gp_weight · gradient_penalty``."""
