@@ -14,10 +14,6 @@ from ganlab.quiet import filter_noise
 
 REPO = Path(__file__).resolve().parent.parent
 
-#: Built-in plugins whose registration still imports TensorFlow (owned elsewhere, being made
-#: lazy). Empty this tuple once they are: the tests below then cover every built-in.
-NOT_YET_LAZY: tuple[str, ...] = ()
-
 HEAVY = ("tensorflow", "keras")
 
 LAZY_COMMAND_PLUGIN = '''
@@ -36,7 +32,7 @@ def register_commands(cli):
 
 def imported_modules(args: list[str], tmp_path: Path) -> tuple[set[str], str]:
     """Top-level modules ``python -X importtime -m ganlab ARGS`` imported, and its stdout."""
-    env = dict(os.environ, GANLAB_DISABLE_PLUGINS=",".join(NOT_YET_LAZY))
+    env = {k: v for k, v in os.environ.items() if k != "GANLAB_DISABLE_PLUGINS"}
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "ganlab", *args],
                           capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -68,11 +64,11 @@ def test_every_builtin_plugin_registers_without_tensorflow(tmp_path: Path) -> No
     from ganlab.plugins import discover_entry_points
 
     builtins = [record.target for _, record in discover_entry_points()
-                if record.origin == "builtin" and record.name not in NOT_YET_LAZY]
+                if record.origin == "builtin"]
     assert len(builtins) >= 5
     script = ("import sys, importlib\n"
               "from ganlab.plugins import load_plugins\n"
-              f"loaded = load_plugins(disabled={list(NOT_YET_LAZY)!r})\n"
+              "loaded = load_plugins()\n"
               "assert not loaded.errors, loaded.errors\n"
               f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
@@ -92,8 +88,8 @@ def test_lazy_plugin_command_runs_and_tensorflow_start_up_noise_is_filtered(
         tmp_path: Path) -> None:
     plugin = tmp_path / "lazy_command.py"
     plugin.write_text(textwrap.dedent(LAZY_COMMAND_PLUGIN))
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",)}
-    env["GANLAB_DISABLE_PLUGINS"] = ",".join(NOT_YET_LAZY)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_CPP_MIN_LOG_LEVEL", "GANLAB_DISABLE_PLUGINS")}
     done = subprocess.run([sys.executable, "-m", "ganlab", "-p", str(plugin), "hello-lazy"],
                           capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
