@@ -244,3 +244,14 @@ def test_metric_params_are_checked_before_training(tmp_path: Path) -> None:
     assert "metrics[0].params.num_subset" in result.output
     assert "did you mean 'num_subsets'" in result.output
     assert "did you mean 'extractor_params'" in result.output
+
+
+def test_a_missing_domain_classifier_stops_the_run_before_it_trains(tmp_path: Path) -> None:
+    config = tiny_experiment(tmp_path, metrics=[{"name": "fid", "params": {"num_samples": 16}}])
+    config["train"].update({"epochs": 2, "metrics_every_n_epochs": 2})
+    result = run_cli(["run", str(write_experiment(tmp_path / "exp.yaml", config))])
+    assert result.exit_code != 0 and result.exit_code != 70, result.output
+    assert "ganlab train-classifier" in result.output
+    assert "Traceback" not in result.output
+    # Stopped before the first step: nothing was trained or checkpointed.
+    assert not list((Path(config["run_dir"]) / "checkpoints").glob("ckpt-*.npz"))

@@ -175,6 +175,20 @@ class MetricsCallback(keras.callbacks.Callback):
                 dataset=self.source, registry=self.registry, seed=self.seed)
         return self._context.at_epoch(self.model.generator, epochs_completed)
 
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Build the feature extractors the metrics name, before the first step.
+
+        A missing extractor (say, a domain classifier not trained yet) then
+        stops the run before it trains instead of at the first scored epoch.
+        """
+        if self.registry is None or self.source is None:
+            return
+        context = self.evaluation_context(0)
+        for metric in self.metrics:
+            name = getattr(metric, "extractor", None)
+            if isinstance(name, str):
+                context.extractor(name, getattr(metric, "extractor_params", None))
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Score every metric on the period; add the scores to ``logs``."""
         from ganlab.evaluation import compute_metric, scores_of
