@@ -12,6 +12,7 @@ filter off.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.machinery
 import os
@@ -57,6 +58,11 @@ class _QuietLoader(importlib.abc.Loader):
             os.dup2(capture.fileno(), 2)
             try:
                 self._loader.exec_module(module)
+                # The GPU platform is probed on first device use, not at import
+                # ("failed call to cuInit" on a machine without one): probe it
+                # here, inside the capture, so that line is filtered too.
+                with contextlib.suppress(Exception):
+                    module.config.list_physical_devices()
             finally:
                 sys.stderr.flush()
                 os.dup2(saved, 2)

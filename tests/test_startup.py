@@ -94,7 +94,7 @@ def test_lazy_plugin_command_runs_and_tensorflow_start_up_noise_is_filtered(
                           capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "hello 2"
-    for noise in ("absl::InitializeLog", "cuda drivers", "oneDNN custom operations"):
+    for noise in ("absl::InitializeLog", "cuda drivers", "oneDNN custom operations", "cuInit"):
         assert noise not in done.stderr
 
 
