@@ -78,6 +78,11 @@ def test_killed_sweep_resumes_and_never_retrains_finished_runs(tmp_path: Path) -
     wait_for(lambda: run_record(sweep_dir, "seed-2")["attempts"] == 2
              and progress_is(progress, "2"), 300, "seed-2's second attempt to be held")
     second.send_signal(signal.SIGTERM)
+    # Release seed-2 only once the sweep has passed the signal on to it: released earlier,
+    # the run could finish (or end its training loop) before the signal reached it.
+    seed_2_log = sweep_dir / "logs" / "seed-2.log"
+    wait_for(lambda: seed_2_log.read_text(errors="replace").count("SIGTERM received") >= 2,
+             120, "seed-2's second attempt to receive the sweep's SIGTERM")
     release.touch()
     printed, _ = second.communicate(timeout=300)
     assert second.returncode == 130, printed
