@@ -48,14 +48,14 @@ class Role:
 
 def experiment_roles(experiment: Experiment, registry: Registry) -> dict[str, Role]:
     """The dataset, generator, discriminator and loss of ``experiment``, resolved."""
-    config = experiment.config
+    settings = experiment.settings
     return {
-        "dataset": Role("dataset", registry.resolve("dataset", config["dataset"]["name"])),
+        "dataset": Role("dataset", registry.resolve("dataset", settings.dataset.name)),
         "generator": Role("generator of the architecture", registry.resolve(
-            "architecture", experiment.generator_block()["name"])),
+            "architecture", settings.generator_block.name)),
         "discriminator": Role("discriminator of the architecture", registry.resolve(
-            "architecture", experiment.discriminator_block()["name"])),
-        "loss": Role("loss", registry.resolve("loss", config["loss"]["name"])),
+            "architecture", settings.discriminator_block.name)),
+        "loss": Role("loss", registry.resolve("loss", settings.loss.name)),
     }
 
 

@@ -61,8 +61,8 @@ class CliState:
         """
         from ganlab.requirements import check_requirements
 
-        check_requirements(experiment.config.get("requires") or [])
-        return self.load_and_warn(experiment.config["plugins"], experiment.base_dir)
+        check_requirements(experiment.settings.requires)
+        return self.load_and_warn(experiment.settings.plugins, experiment.base_dir)
 
     def load_and_warn(
         self, extra: Sequence[str] = (), base_dir: Path | None = None

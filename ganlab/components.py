@@ -13,6 +13,7 @@ from ganlab.errors import ConfigError, GanlabError, PluginError
 from ganlab.experiment import Experiment, check_params, raise_if_problems
 from ganlab.registry import Registry
 from ganlab.schema import Problem
+from ganlab.settings import ComponentSettings, thaw
 
 
 @dataclass(frozen=True)
@@ -21,23 +22,24 @@ class Selection:
 
     kind: str
     path: str
-    block: dict[str, Any]
+    block: ComponentSettings
     context: tuple[str, ...] = ()
 
 
 def selections(experiment: Experiment) -> list[Selection]:
     """Every component block of the experiment, with its key path."""
-    config = experiment.config
+    settings = experiment.settings
     arch_context = ("image_shape",)
-    chosen = [Selection("dataset", "dataset", config["dataset"]),
-              Selection("loss", "loss", config["loss"])]
+    chosen = [Selection("dataset", "dataset", settings.dataset),
+              Selection("loss", "loss", settings.loss)]
     for key in ("architecture", "generator", "discriminator"):
-        if config[key]:
-            chosen.append(Selection("architecture", key, config[key], arch_context))
+        block = getattr(settings, key)
+        if block:
+            chosen.append(Selection("architecture", key, block, arch_context))
     chosen += [Selection("callback", f"callbacks[{i}]", block)
-               for i, block in enumerate(config["callbacks"])]
+               for i, block in enumerate(settings.callbacks)]
     chosen += [Selection("metric", f"metrics[{i}]", block)
-               for i, block in enumerate(config["metrics"])]
+               for i, block in enumerate(settings.metrics)]
     return chosen
 
 
@@ -51,27 +53,25 @@ def check_components(experiment: Experiment, registry: Registry) -> None:
     """
     problems: list[Problem] = []
     for selection in selections(experiment):
-        component = registry.resolve(selection.kind, selection.block["name"])
-        problems += check_params(component.factory, selection.block["params"],
+        component = registry.resolve(selection.kind, selection.block.name)
+        problems += check_params(component.factory, thaw(selection.block.params),
                                  f"{selection.path}.params", selection.context)
     raise_if_problems(experiment, problems)
 
 
 def build_dataset(experiment: Experiment, registry: Registry) -> Any:
     """The experiment's dataset object (see the dataset hook's contract)."""
-    block = experiment.config["dataset"]
-    return registry.create("dataset", block["name"], block["params"])
+    return create(registry, "dataset", experiment.settings.dataset)
 
 
 def build_architectures(experiment: Experiment, registry: Registry,
                         image_shape: tuple[int, int, int]) -> tuple[Any, Any]:
     """The architecture objects providing the generator and the discriminator."""
-    g_block = experiment.generator_block()
-    d_block = experiment.discriminator_block()
-    g_arch = registry.create("architecture", g_block["name"], g_block["params"],
-                             image_shape=tuple(image_shape))
-    d_arch = g_arch if d_block is g_block else registry.create(
-        "architecture", d_block["name"], d_block["params"], image_shape=tuple(image_shape))
+    g_block = experiment.settings.generator_block
+    d_block = experiment.settings.discriminator_block
+    g_arch = create(registry, "architecture", g_block, image_shape=tuple(image_shape))
+    d_arch = g_arch if d_block is g_block else create(registry, "architecture", d_block,
+                                                      image_shape=tuple(image_shape))
     for arch, path in ((g_arch, "generator"), (d_arch, "discriminator")):
         if not hasattr(arch, f"build_{path}"):
             raise ConfigError(f"The architecture chosen for the {path} has no build_{path}().")
@@ -82,14 +82,15 @@ def build_networks(experiment: Experiment, registry: Registry, g_arch: Any, d_ar
                    ) -> tuple[Any, Any]:
     """``build_generator()`` and ``build_discriminator()``, errors blamed on their plugin."""
     built = []
-    for arch, role, block in ((g_arch, "generator", experiment.generator_block()),
-                              (d_arch, "discriminator", experiment.discriminator_block())):
+    settings = experiment.settings
+    for arch, role, block in ((g_arch, "generator", settings.generator_block),
+                              (d_arch, "discriminator", settings.discriminator_block)):
         try:
             built.append(getattr(arch, f"build_{role}")())
         except GanlabError:
             raise
         except Exception as exc:
-            component = registry.resolve("architecture", block["name"])
+            component = registry.resolve("architecture", block.name)
             raise PluginError(
                 f"The architecture '{component.name}' from {component.provider} raised "
                 f"{type(exc).__name__}: {exc} in build_{role}(). Check its params; --debug "
@@ -99,17 +100,19 @@ def build_networks(experiment: Experiment, registry: Registry, g_arch: Any, d_ar
 
 def build_loss(experiment: Experiment, registry: Registry) -> Any:
     """The experiment's paired loss."""
-    block = experiment.config["loss"]
-    return registry.create("loss", block["name"], block["params"])
+    return create(registry, "loss", experiment.settings.loss)
 
 
 def build_callbacks(experiment: Experiment, registry: Registry) -> list[Any]:
     """The experiment's plugin callbacks, in file order."""
-    return [registry.create("callback", block["name"], block["params"])
-            for block in experiment.config["callbacks"]]
+    return [create(registry, "callback", block) for block in experiment.settings.callbacks]
 
 
 def build_metrics(experiment: Experiment, registry: Registry) -> list[Any]:
     """The experiment's metrics, in file order."""
-    return [registry.create("metric", block["name"], block["params"])
-            for block in experiment.config["metrics"]]
+    return [create(registry, "metric", block) for block in experiment.settings.metrics]
+
+
+def create(registry: Registry, kind: str, block: ComponentSettings, **context: Any) -> Any:
+    """Call the factory ``block`` names with its params (as plain, mutable YAML data)."""
+    return registry.create(kind, block.name, thaw(block.params), **context)

@@ -10,10 +10,9 @@ TensorFlow is imported only when a device list is actually given.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
 
 from ganlab.errors import ConfigError
+from ganlab.settings import TrainSettings
 
 _DEVICE = re.compile(r"(?:^|/|:)(cpu|gpu|tpu):(\d+)$", re.IGNORECASE)
 
@@ -26,14 +25,14 @@ def device_key(name: str) -> tuple[str, int] | None:
     return found.group(1).upper(), int(found.group(2))
 
 
-def check_devices(train: Mapping[str, Any]) -> None:
+def check_devices(train: TrainSettings) -> None:
     """Refuse ``train.devices`` naming devices this machine does not have.
 
     Raises:
         ConfigError: A name is not a device name, or the device is missing.
 
     """
-    devices = train.get("devices")
+    devices = train.devices
     if not devices:
         return
     wanted = {name: device_key(name) for name in devices}

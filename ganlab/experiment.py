@@ -43,6 +43,7 @@ from ganlab.schema import (
     matches,
     validate_mapping,
 )
+from ganlab.settings import ExperimentSettings, settings_from_document
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 #: Discriminator updates per generator update.
@@ -157,25 +158,29 @@ RESUMABLE_CHANGES = ("train.epochs", "train.verbose", "train.metrics_every_n_epo
                      "description", "plugins", "requires", "run_dir")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Experiment:
     """A validated experiment.
 
     Attributes:
         path: The file it came from (``None`` when built from data).
-        config: The resolved config: defaults filled in, overrides applied.
+        config: The resolved document: defaults filled in, overrides applied
+            (plain YAML data: what a run's ``config.yaml`` holds and plugins
+            see as ``RunContext.config``).
+        settings: The same, typed (:mod:`ganlab.settings`): what the core reads.
         overrides: The ``--set`` strings applied.
 
     """
 
     path: Path | None
     config: dict[str, Any]
+    settings: ExperimentSettings
     overrides: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         """The experiment name."""
-        return self.config["name"]
+        return self.settings.name
 
     @property
     def base_dir(self) -> Path:
@@ -184,15 +189,7 @@ class Experiment:
 
     def run_dir(self) -> Path:
         """The run directory: ``run_dir`` if given, else ``runs/<name>``."""
-        return Path(self.config["run_dir"] or Path("runs") / self.name)
-
-    def generator_block(self) -> dict[str, Any]:
-        """The component block the generator comes from."""
-        return self.config["generator"] or self.config["architecture"]
-
-    def discriminator_block(self) -> dict[str, Any]:
-        """The component block the discriminator comes from."""
-        return self.config["discriminator"] or self.config["architecture"]
+        return Path(self.settings.run_dir or Path("runs") / self.name)
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -233,7 +230,8 @@ def experiment_from_data(data: Any, *, path: Path | None = None, overrides: Sequ
         problems.extend(_cross_checks(config))
     if problems:
         raise ConfigError(format_problems(where, problems, lines))
-    return Experiment(path=path, config=config, overrides=tuple(overrides))
+    return Experiment(path=path, config=config, settings=settings_from_document(config),
+                      overrides=tuple(overrides))
 
 
 def _cross_checks(config: dict[str, Any]) -> list[Problem]:

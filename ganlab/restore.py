@@ -311,7 +311,7 @@ def _rebuild_generator(directory: RunDirectory, registry: Any | None) -> Any:
     if registry is None:
         from ganlab.plugins import load_plugins
 
-        registry = load_plugins(experiment.config["plugins"],
+        registry = load_plugins(experiment.settings.plugins,
                                 base_dir=_plugin_base_dir(directory, experiment.config)).registry
     image_shape = tuple(int(v) for v in directory.read_metadata()["image_shape"])
     g_arch, _ = build_architectures(experiment, registry, image_shape)

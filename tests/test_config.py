@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from ganlab.errors import ConfigError
-from ganlab.experiment import apply_override, load_experiment
+from ganlab.experiment import EXPERIMENT_SCHEMA, apply_override, load_experiment
+from ganlab.settings import ComponentSettings, ExperimentSettings
 
 VALID = """\
 name: ok
@@ -38,6 +39,50 @@ def test_valid_file_fills_defaults(tmp_path: Path) -> None:
     assert experiment.config["train"]["precision"] == "float32"
     assert experiment.config["optimizers"]["schedule"]["factors"] == [1.0, 0.5, 0.25, 0.125]
     assert experiment.run_dir() == Path("runs/ok")
+
+
+def test_validation_produces_frozen_typed_settings(tmp_path: Path) -> None:
+    experiment = load_experiment(write(tmp_path, VALID), ["train.deterministic=true"])
+    settings = experiment.settings
+    assert settings.train.deterministic is True and settings.train.epochs == 3
+    assert settings.optimizers.discriminator.learning_rate == 2e-4
+    assert settings.optimizers.schedule.boundaries_epochs == (10, 20, 25)
+    assert settings.checkpoint.every_n_steps is None and settings.latents.bank_size == 64
+    assert settings.generator_block == settings.discriminator_block == ComponentSettings(
+        "dcgan", settings.architecture.params)
+    assert settings.architecture.params["base_filters"] == 8
+    assert settings.callbacks[0].as_block() == {"name": "sample_grid", "params": {"rows": 4}}
+    with pytest.raises(AttributeError):
+        settings.train.epochs = 4  # frozen
+    with pytest.raises(TypeError):
+        settings.architecture.params["base_filters"] = 16  # read-only
+
+
+def _schema_keys(schema) -> dict:
+    return {key: _schema_keys(field.schema) if field.schema and not field.open_mapping else None
+            for key, field in schema.items()}
+
+
+def _settings_keys(cls) -> dict:
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    keys = {}
+    for field in dataclasses.fields(cls):
+        inner = [t for t in (typing.get_args(hints[field.name]) or (hints[field.name],))
+                 if dataclasses.is_dataclass(t)]
+        nested = inner[0] if inner else None
+        keys[field.name] = (_settings_keys(nested) if nested and nested is not ComponentSettings
+                            and field.name not in ("callbacks", "metrics") else None)
+    return keys
+
+
+def test_settings_mirror_the_schema_key_for_key() -> None:
+    schema = {key: value for key, value in _schema_keys(EXPERIMENT_SCHEMA).items()}
+    for component in ("dataset", "architecture", "generator", "discriminator", "loss"):
+        schema[component] = None
+    assert _settings_keys(ExperimentSettings) == schema
 
 
 # (description, replace-this, with-this, key path the message must name, line or None)

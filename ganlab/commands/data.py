@@ -15,6 +15,7 @@ from ganlab.contracts import describe_dataset
 from ganlab.data import TFRecordImageDataset
 from ganlab.errors import DataError
 from ganlab.experiment import Experiment, check_params, load_experiment, raise_if_problems
+from ganlab.settings import thaw
 
 #: Skipped files listed on the terminal; the manifest has them all.
 SHOWN_SKIPPED = 20
@@ -39,9 +40,9 @@ def experiment_dataset(state: Any, path: str, overrides: tuple[str, ...]
     """
     experiment = load_experiment(path, overrides)
     loaded = state.load_for_experiment(experiment)
-    block = experiment.config["dataset"]
-    component = loaded.registry.resolve("dataset", block["name"])
-    raise_if_problems(experiment, check_params(component.factory, block["params"],
+    block = experiment.settings.dataset
+    component = loaded.registry.resolve("dataset", block.name)
+    raise_if_problems(experiment, check_params(component.factory, thaw(block.params),
                                                "dataset.params"))
     dataset = build_dataset(experiment, loaded.registry)
     check_data_apart_from_run(experiment, dataset)

@@ -92,7 +92,7 @@ def run(state: Any, experiment_file: str, overrides: tuple[str, ...],
         raise ConfigError("--from-run is only used with --from-checkpoint epoch=N.")
     experiment, loaded = load_for_command(state, experiment_file, overrides)
     check_data_apart_from_run(experiment, build_dataset(experiment, loaded.registry))
-    check_devices(experiment.config["train"])
+    check_devices(experiment.settings.train)
     from ganlab.engine.branch import BranchSource
     from ganlab.engine.runner import run_experiment  # TensorFlow loads only here
 
@@ -115,7 +115,7 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
     """Check EXPERIMENT_FILE, the plugins it needs and its data, without training."""
     experiment, loaded = load_for_command(state, experiment_file, overrides)
     check_components(experiment, loaded.registry)
-    check_devices(experiment.config["train"])
+    check_devices(experiment.settings.train)
     dataset = build_dataset(experiment, loaded.registry)
     where = dataset_location(dataset)
     check_data_apart_from_run(experiment, dataset)

@@ -87,7 +87,7 @@ def sweep(state: Any, experiment_file: str, grid: tuple[str, ...], random_count:
     def check(experiment: Experiment) -> None:
         from ganlab.components import check_components
 
-        loaded = state.load_and_warn(experiment.config["plugins"], experiment.base_dir)
+        loaded = state.load_and_warn(experiment.settings.plugins, experiment.base_dir)
         check_components(experiment, loaded.registry)
 
     if backend == "ray":

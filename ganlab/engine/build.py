@@ -17,7 +17,8 @@ import tensorflow as tf
 from ganlab.components import build_architectures, build_dataset, build_loss, build_networks
 from ganlab.contracts import dataset_location
 from ganlab.data.pipeline import ensure_prepared, worker_shares
-from ganlab.engine.checkpoint import CheckpointId, CheckpointStore
+from ganlab.engine.checkpoint import CheckpointStore
+from ganlab.engine.checkpointer import Checkpointer
 from ganlab.engine.cluster import Cluster
 from ganlab.engine.strategy import make_strategy
 from ganlab.engine.trainer import GAN, GANTrainer
@@ -26,6 +27,7 @@ from ganlab.experiment import Experiment
 from ganlab.latents import check_distribution
 from ganlab.registry import Registry
 from ganlab.rundir import RunDirectory, load_or_create_latent_bank
+from ganlab.settings import AdamSettings, ExperimentSettings, ScheduleSettings, TrainSettings
 
 Echo = Callable[[str], None]
 
@@ -40,30 +42,29 @@ class Session:
     dataset: Any
     gan: GAN
     trainer: GANTrainer
-    store: CheckpointStore
+    checkpoints: Checkpointer
     bank: np.ndarray
     steps_per_epoch: int
     global_batch: int
     cluster: Cluster
     file_sharded: bool = False
-    last_saved: CheckpointId | None = None
     registry: Registry | None = None
 
 
 # -- models and optimizers ----------------------------------------------------------------------
-def make_optimizer(settings: dict[str, Any], schedule: dict[str, Any] | None,
+def make_optimizer(adam: AdamSettings, schedule: ScheduleSettings | None,
                    steps_per_epoch: int, precision: str) -> keras.optimizers.Optimizer:
     """Adam with an optional piecewise-constant schedule given in epochs."""
-    learning_rate: Any = settings["learning_rate"]
+    learning_rate: Any = adam.learning_rate
     if schedule:
         # Keras evaluates the schedule at the optimizer's iteration count before
         # each update, and PiecewiseConstantDecay switches *after* a boundary:
         # so the first step of epoch b+1 (iteration b*steps) gets the new rate.
-        boundaries = [b * steps_per_epoch - 1 for b in schedule["boundaries_epochs"]]
-        values = [learning_rate * f for f in schedule["factors"]]
+        boundaries = [b * steps_per_epoch - 1 for b in schedule.boundaries_epochs]
+        values = [learning_rate * f for f in schedule.factors]
         learning_rate = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=settings["beta_1"],
-                                      beta_2=settings["beta_2"], epsilon=settings["epsilon"])
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=adam.beta_1,
+                                      beta_2=adam.beta_2, epsilon=adam.epsilon)
     if precision == "mixed_float16":
         # Keras only wraps compile(optimizer=...) automatically; with two
         # optimizers each needs its own loss scale.
@@ -80,9 +81,10 @@ def build_models(experiment: Experiment, registry: Registry, image_shape: tuple[
     distribution = check_distribution(g_arch.latent_distribution)
     produced = tuple(generator.output_shape[1:])
     if produced != tuple(image_shape):
-        provider = registry.resolve("architecture", experiment.generator_block()["name"]).provider
+        name = experiment.settings.generator_block.name
+        provider = registry.resolve("architecture", name).provider
         raise ConfigError(
-            f"The generator of '{experiment.generator_block()['name']}' from {provider} "
+            f"The generator of '{name}' from {provider} "
             "produces images of "
             f"shape {produced} but the dataset's images are {tuple(image_shape)}: set the "
             "architecture's params to match the dataset (image size and channels).")
@@ -92,33 +94,31 @@ def build_models(experiment: Experiment, registry: Registry, image_shape: tuple[
 def build_trainer(experiment: Experiment, registry: Registry, strategy: Any,
                   image_shape: tuple[int, int, int], steps_per_epoch: int) -> GANTrainer:
     """Models, optimizers (built, so their state exists for checkpoints) and the trainer."""
-    config = experiment.config
-    train = config["train"]
-    schedule = config["optimizers"]["schedule"]
+    train, optimizers = experiment.settings.train, experiment.settings.optimizers
     with strategy.scope():
         generator, discriminator, latent_dim, distribution = build_models(
             experiment, registry, image_shape)
-        g_steps_per_epoch = max(steps_per_epoch // train["d_steps"], 1)
-        g_opt = make_optimizer(config["optimizers"]["generator"], schedule, g_steps_per_epoch,
-                               train["precision"])
-        d_opt = make_optimizer(config["optimizers"]["discriminator"], schedule, steps_per_epoch,
-                               train["precision"])
+        g_steps_per_epoch = max(steps_per_epoch // train.d_steps, 1)
+        g_opt = make_optimizer(optimizers.generator, optimizers.schedule, g_steps_per_epoch,
+                               train.precision)
+        d_opt = make_optimizer(optimizers.discriminator, optimizers.schedule, steps_per_epoch,
+                               train.precision)
         g_opt.build(generator.trainable_variables)
         d_opt.build(discriminator.trainable_variables)
         gan = GAN(generator, discriminator)
     return GANTrainer(strategy, gan, build_loss(experiment, registry), g_opt, d_opt,
                       latent_dim=latent_dim, latent_distribution=distribution,
-                      seed=config["seed"], jit_compile=train["jit_compile"],
-                      d_steps=train["d_steps"])
+                      seed=experiment.settings.seed, jit_compile=train.jit_compile,
+                      d_steps=train.d_steps)
 
 
 # -- TensorFlow, the cluster, the data ------------------------------------------------------------
-def configure_tensorflow(config: dict[str, Any]) -> None:
+def configure_tensorflow(settings: ExperimentSettings) -> None:
     """Seeds, determinism and the precision policy, before any model is built."""
-    keras.utils.set_random_seed(config["seed"])
-    if config["train"]["deterministic"]:
+    keras.utils.set_random_seed(settings.seed)
+    if settings.train.deterministic:
         tf.config.experimental.enable_op_determinism()
-    keras.mixed_precision.set_global_policy(config["train"]["precision"])
+    keras.mixed_precision.set_global_policy(settings.train.precision)
 
 
 def join_cluster(experiment: Experiment) -> Cluster:
@@ -127,8 +127,8 @@ def join_cluster(experiment: Experiment) -> Cluster:
     It comes first: splitting a CPU into logical devices, and joining a
     multi-worker cluster, must happen before anything starts TensorFlow.
     """
-    train = experiment.config["train"]
-    return Cluster.of(make_strategy(train["strategy"], train["devices"]))
+    train = experiment.settings.train
+    return Cluster.of(make_strategy(train.strategy, train.devices))
 
 
 def prepared_dataset(experiment: Experiment, registry: Registry, cluster: Cluster,
@@ -144,21 +144,21 @@ def prepared_dataset(experiment: Experiment, registry: Registry, cluster: Cluste
     return dataset
 
 
-def steps_and_batch(train: dict[str, Any], count: int, replicas: int) -> tuple[int, int]:
+def steps_and_batch(train: TrainSettings, count: int, replicas: int) -> tuple[int, int]:
     """Steps per epoch and the global batch size (``train.batch_size``)."""
-    global_batch = train["batch_size"]
+    global_batch = train.batch_size
     if global_batch % replicas:
         # Each replica's loss is a mean over its share; unequal shares would
         # weigh some images more than others in the averaged gradient.
         raise ConfigError(f"train.batch_size is the global batch, split evenly over the "
-                          f"{replicas} replicas of train.strategy {train['strategy']!r}: make "
+                          f"{replicas} replicas of train.strategy {train.strategy!r}: make "
                           f"it a multiple of {replicas} (it is {global_batch}).")
     steps_per_epoch = count // global_batch
     if steps_per_epoch == 0:
         raise ConfigError(f"train.batch_size is {global_batch} but the training split has only "
                           f"{count} images: lower the batch size.")
-    if train["steps_per_epoch"]:
-        steps_per_epoch = min(steps_per_epoch, train["steps_per_epoch"])
+    if train.steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, train.steps_per_epoch)
     return steps_per_epoch, global_batch
 
 
@@ -174,24 +174,26 @@ def build_session(experiment: Experiment, registry: Registry, echo: Echo,
             when not given.
 
     """
-    config = experiment.config
+    settings = experiment.settings
     cluster = cluster or join_cluster(experiment)
     strategy = cluster.strategy
-    configure_tensorflow(config)
+    configure_tensorflow(settings)
     dataset = prepared_dataset(experiment, registry, cluster, echo)
     images, file_sharded = images_per_epoch(dataset, cluster, echo)
-    steps_per_epoch, global_batch = steps_and_batch(config["train"], images,
+    steps_per_epoch, global_batch = steps_and_batch(settings.train, images,
                                                     strategy.num_replicas_in_sync)
     trainer = build_trainer(experiment, registry, strategy, tuple(dataset.image_shape),
                             steps_per_epoch)
     run_dir = RunDirectory(experiment.run_dir())
-    store = CheckpointStore(run_dir.checkpoints, config["checkpoint"]["keep_last"],
-                            config["checkpoint"]["keep_every_n_epochs"])
-    bank = load_or_create_latent_bank(run_dir, config["latents"]["bank_size"],
+    store = CheckpointStore(run_dir.checkpoints, settings.checkpoint.keep_last,
+                            settings.checkpoint.keep_every_n_epochs)
+    bank = load_or_create_latent_bank(run_dir, settings.latents.bank_size,
                                       trainer.latent_dim, trainer.latent_distribution,
-                                      seed=config["seed"], save=cluster.is_chief)
-    return Session(experiment, run_dir, strategy, dataset, trainer.gan, trainer, store, bank,
-                   steps_per_epoch, global_batch, cluster, file_sharded, registry=registry)
+                                      seed=settings.seed, save=cluster.is_chief)
+    checkpoints = Checkpointer(store, trainer, bank, cluster, run_dir)
+    return Session(experiment, run_dir, strategy, dataset, trainer.gan, trainer, checkpoints,
+                   bank, steps_per_epoch, global_batch, cluster, file_sharded,
+                   registry=registry)
 
 
 def images_per_epoch(dataset: Any, cluster: Cluster, echo: Echo) -> tuple[int, bool]:

@@ -6,7 +6,7 @@ import re
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from ganlab.engine.checkpoint import CheckpointId
+from ganlab.engine.checkpointer import PoisonedWeights
 from ganlab.engine.cluster import Cluster
 from ganlab.engine.hooks import NonFiniteLoss
 from ganlab.engine.loop import LoopState
@@ -16,14 +16,6 @@ from ganlab.registry import Registry
 
 if TYPE_CHECKING:
     from ganlab.engine.build import Session
-
-
-class PoisonedWeights(Exception):
-    """The weights hold NaN/Inf at a checkpoint boundary (never written)."""
-
-    def __init__(self, checkpoint: CheckpointId, names: list[str]):
-        super().__init__(f"non-finite weights at the {checkpoint.describe()}")
-        self.checkpoint, self.names = checkpoint, names
 
 
 def lost_worker_message(cluster: Cluster, exc: Exception) -> str:
@@ -45,15 +37,6 @@ def resume_arguments(experiment: Experiment) -> list[str]:
     return arguments
 
 
-def last_good(session: Session) -> str:
-    """Where to go back to: the newest checkpoint on disk, in words."""
-    checkpoints = session.store.list()
-    if not checkpoints:
-        return "no checkpoint was written yet"
-    return (f"the last good checkpoint is {session.store.path(checkpoints[-1])} "
-            f"({checkpoints[-1].describe()})")
-
-
 def non_finite_message(exc: NonFiniteLoss, session: Session) -> str:
     """What to tell the user when a loss became NaN/Inf."""
     shown = ", ".join(f"{k}={v:.4g}" for k, v in exc.logs.items())
@@ -62,9 +45,9 @@ def non_finite_message(exc: NonFiniteLoss, session: Session) -> str:
     return (f"A loss became non-finite at epoch {exc.epoch + 1}, step {exc.step + 1} (global "
             f"step {exc.epoch * session.steps_per_epoch + exc.step + 1}; {shown}). Last "
             f"finite values: {finite}. Nothing was saved from the poisoned step; "
-            f"{last_good(session)}. Lower the learning rates, check the data, or try another "
-            "loss, then run again to resume from that checkpoint (or branch from an earlier "
-            "epoch with --from-checkpoint epoch=N).")
+            f"{session.checkpoints.last_good()}. Lower the learning rates, check the data, or "
+            "try another loss, then run again to resume from that checkpoint (or branch from "
+            "an earlier epoch with --from-checkpoint epoch=N).")
 
 
 def poisoned_message(exc: PoisonedWeights, session: Session) -> str:
@@ -72,8 +55,8 @@ def poisoned_message(exc: PoisonedWeights, session: Session) -> str:
     return (f"The weights became non-finite (NaN/Inf in {len(exc.names)} arrays, first "
             f"{exc.names[0]}) by the {exc.checkpoint.describe()}, although the losses were "
             "still finite; the poisoned state was not saved, so "
-            f"{last_good(session)}. Lower the learning rates or check the loss, then run "
-            "again to resume from that checkpoint.")
+            f"{session.checkpoints.last_good()}. Lower the learning rates or check the loss, "
+            "then run again to resume from that checkpoint.")
 
 
 def plugin_failure(exc: Exception, session: Session, registry: Registry,
@@ -83,19 +66,19 @@ def plugin_failure(exc: Exception, session: Session, registry: Registry,
     The traceback is searched for a method of one of the experiment's plugin
     callbacks, or of its loss.
     """
-    config = session.experiment.config
+    settings = session.experiment.settings
     suspects = [(callback, "callback", block)
-                for callback, block in zip(plugin_callbacks, config["callbacks"], strict=True)]
-    suspects.append((session.trainer.loss, "loss", config["loss"]))
+                for callback, block in zip(plugin_callbacks, settings.callbacks, strict=True)]
+    suspects.append((session.trainer.loss, "loss", settings.loss))
     found = _culprit(exc, suspects)
     if found is None:
         return None
     (_, kind, block), method = found
-    component = registry.resolve(kind, block["name"])
+    component = registry.resolve(kind, block.name)
     return PluginError(
         f"The {kind} '{component.name}' from {component.provider} raised "
         f"{type(exc).__name__}: {exc} (in {method}(), during epoch {state.epoch + 1}). "
-        f"Training stopped; {last_good(session)}. Fix or remove the {kind} "
+        f"Training stopped; {session.checkpoints.last_good()}. Fix or remove the {kind} "
         "and run the same command again to resume (--debug shows the traceback).")
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from ganlab import __version__
@@ -28,15 +27,10 @@ from ganlab.engine import faults
 from ganlab.engine.branch import BranchSource, start_branch
 from ganlab.engine.build import Session, build_session, join_cluster
 from ganlab.engine.callbacks import HistoryCSV, MetricsCallback, TensorBoardScalars
-from ganlab.engine.checkpoint import (
-    CheckpointId,
-    assign_training_arrays,
-    non_finite_arrays,
-    training_arrays,
-)
+from ganlab.engine.checkpoint import CheckpointId
+from ganlab.engine.checkpointer import PoisonedWeights
 from ganlab.engine.cluster import Cluster
 from ganlab.engine.failures import (
-    PoisonedWeights,
     lost_worker_message,
     non_finite_message,
     plugin_failure,
@@ -52,7 +46,7 @@ from ganlab.engine.hooks import (
     StopRequested,
 )
 from ganlab.engine.loop import Loop, LoopState, fit
-from ganlab.errors import GanlabError, RunDirectoryError, TrainingError
+from ganlab.errors import GanlabError, TrainingError
 from ganlab.experiment import Experiment
 from ganlab.hparams import HParamsCallback
 from ganlab.registry import Registry
@@ -61,7 +55,6 @@ from ganlab.rundir import (
     check_resumable,
     export_model,
     locked,
-    record_checkpoint,
     repair_metadata,
     write_json_atomic,
     write_resolved_config,
@@ -144,7 +137,7 @@ def claim_run_dir(stack: ExitStack, run_dir: RunDirectory, experiment: Experimen
 def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str, Any],
                 echo: Echo, resuming: bool, cluster: Cluster) -> RunResult:
     session = build_session(experiment, registry, echo, cluster)
-    state, restored = restore_checkpoint(session, echo)
+    state, restored = session.checkpoints.restore(experiment.settings.optimizers, echo)
     check_experiment(experiment, registry, session.dataset, session.gan.generator,
                      session.gan.discriminator, session.trainer.loss, session.trainer.latent_dim,
                      losses=session.strategy.num_replicas_in_sync == 1)
@@ -152,7 +145,7 @@ def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str
         echo(f"{session.run_dir.root} holds no checkpoint yet: starting from epoch 1.")
     if cluster.is_chief:
         write_run_files(session, provenance, restored, state)
-    epochs = experiment.config["train"]["epochs"]
+    epochs = experiment.settings.train.epochs
     if state.epoch >= epochs:
         echo(f"The run already completed {state.epoch} of {epochs} epochs; nothing to train. "
              "Raise train.epochs (--set train.epochs=N) to continue it.")
@@ -211,7 +204,7 @@ def train(session: Session, state: LoopState, plugin_callbacks: list[Any], echo:
     write the run directory and issue no collective op); the other workers
     train in step with it and write nothing.
     """
-    train_cfg = session.experiment.config["train"]
+    train_settings = session.experiment.settings.train
     chief = session.cluster.is_chief
     writer = tf.summary.create_file_writer(str(session.run_dir.tensorboard)) if chief else None
     session.gan.run = make_context(session, writer)
@@ -219,8 +212,8 @@ def train(session: Session, state: LoopState, plugin_callbacks: list[Any], echo:
     chosen = plugin_callbacks + core_callbacks(session, state, writer, metrics or []) \
         if chief else []
     callbacks = keras.callbacks.CallbackList(
-        chosen, add_progbar=chief and train_cfg["verbose"] > 0, model=session.gan,
-        verbose=train_cfg["verbose"], epochs=train_cfg["epochs"],
+        chosen, add_progbar=chief and train_settings.verbose > 0, model=session.gan,
+        verbose=train_settings.verbose, epochs=train_settings.epochs,
         steps=session.steps_per_epoch)
     # Before the first step: checks and set-up that need the built session go here.
     with stop_on_signals(state, echo):
@@ -232,18 +225,19 @@ def train(session: Session, state: LoopState, plugin_callbacks: list[Any], echo:
 
 def make_loop(session: Session, callbacks: Any) -> Loop:
     """The :class:`Loop` of ``session``: its batches, hooks and checkpoint policy."""
-    config = session.experiment.config
-    train_cfg, checkpoint_cfg = config["train"], config["checkpoint"]
-    fixed_order = train_cfg["deterministic"] or session.cluster.distributed
-    images = training_images(session.dataset, fixed_order=fixed_order, cache=train_cfg["cache"])
+    settings = session.experiment.settings
+    train_settings = settings.train
+    fixed_order = train_settings.deterministic or session.cluster.distributed
+    images = training_images(session.dataset, fixed_order=fixed_order,
+                             cache=train_settings.cache)
     policy = (tf.data.experimental.AutoShardPolicy.FILE if session.file_sharded
               else tf.data.experimental.AutoShardPolicy.DATA)
 
     def batches(state: LoopState) -> Any:
         epoch = epoch_dataset(
-            images, epoch=state.epoch, seed=config["seed"], batch_size=session.global_batch,
+            images, epoch=state.epoch, seed=settings.seed, batch_size=session.global_batch,
             steps=session.steps_per_epoch, skip=state.step_in_epoch,
-            shuffle_buffer=train_cfg["shuffle_buffer"], deterministic=fixed_order,
+            shuffle_buffer=train_settings.shuffle_buffer, deterministic=fixed_order,
             shard_policy=policy)
         return session.strategy.experimental_distribute_dataset(epoch)
 
@@ -253,12 +247,12 @@ def make_loop(session: Session, callbacks: Any) -> Loop:
         return stop_training, stop_requested
 
     return Loop(trainer=session.trainer, batches=batches, callbacks=callbacks,
-                hooks=loop_hooks(session), save=lambda state: save_checkpoint(session, state),
-                agree=agree, epochs=train_cfg["epochs"],
+                hooks=loop_hooks(session), save=session.checkpoints.save,
+                agree=agree, epochs=train_settings.epochs,
                 steps_per_epoch=session.steps_per_epoch,
-                steps_per_execution=train_cfg["steps_per_execution"],
+                steps_per_execution=train_settings.steps_per_execution,
                 batch_size=session.global_batch,
-                checkpoint_every_n_epochs=checkpoint_cfg["every_n_epochs"],
+                checkpoint_every_n_epochs=settings.checkpoint.every_n_epochs,
                 should_stop=lambda: bool(session.gan.stop_training))
 
 
@@ -266,18 +260,18 @@ def loop_hooks(session: Session) -> list[Any]:
     """What runs between executions, in order (see :mod:`ganlab.engine.hooks`)."""
     cluster = session.cluster
     vote = ((lambda wish: cluster.any_of([wish])[0]) if cluster.distributed else None)
-    every = session.experiment.config["checkpoint"]["every_n_steps"]
-    return [NonFiniteGuard(), StepCheckpoints(every, lambda state: save_checkpoint(session, state)),
+    every = session.experiment.settings.checkpoint.every_n_steps
+    return [NonFiniteGuard(), StepCheckpoints(every, session.checkpoints.save),
             FaultPoints(cut_executions=not cluster.distributed), StopAgreement(vote)]
 
 
 def core_callbacks(session: Session, state: LoopState, writer: Any,
                    metrics: list[Any]) -> list[Any]:
     """The callbacks writing history, TensorBoard and metric scores (add core ones here)."""
-    config = session.experiment.config
+    settings = session.experiment.settings
     scoring = [MetricsCallback(metrics, session.dataset.load(), session.run_dir.metrics,
-                               every_n_epochs=config["train"]["metrics_every_n_epochs"],
-                               seed=config["seed"] + 1, resumed_epoch=state.epoch,
+                               every_n_epochs=settings.train.metrics_every_n_epochs,
+                               seed=settings.seed + 1, resumed_epoch=state.epoch,
                                source=session.dataset, registry=session.registry)
                ] if metrics else []
     # Metric scores join the epoch logs before history/TensorBoard see them.
@@ -290,12 +284,14 @@ def core_callbacks(session: Session, state: LoopState, writer: Any,
 
 def make_context(session: Session, writer: Any) -> RunContext:
     """The :class:`RunContext` callbacks see as ``self.model.run``."""
-    config = session.experiment.config
-    return RunContext(run_dir=session.run_dir.root, name=session.experiment.name, config=config,
+    experiment = session.experiment
+    return RunContext(run_dir=session.run_dir.root, name=experiment.name,
+                      config=experiment.config,
                       image_shape=tuple(session.dataset.image_shape),
                       latent_dim=session.trainer.latent_dim,
                       latent_distribution=session.trainer.latent_distribution,
-                      latent_bank=session.bank, summary_writer=writer, seed=config["seed"])
+                      latent_bank=session.bank, summary_writer=writer,
+                      seed=experiment.settings.seed)
 
 
 @contextmanager
@@ -316,90 +312,7 @@ def stop_on_signals(state: LoopState, echo: Echo) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-# -- checkpoints and run files ------------------------------------------------------------------
-def save_checkpoint(session: Session, state: LoopState) -> Path | None:
-    """Write a checkpoint of the current state (refusing a poisoned one).
-
-    In a cluster only the chief writes (and returns the path); the other
-    workers hold the same weights and check them too, so that all of them
-    stop together on poisoned weights. ``run.json`` then names it.
-
-    Raises:
-        PoisonedWeights: Some weight or optimizer state is NaN/Inf: nothing is
-            written, so the last good checkpoint stays the newest.
-        RunDirectoryError: Writing failed (disk full); earlier checkpoints intact.
-
-    """
-    checkpoint = CheckpointId(state.epoch, state.step_in_epoch)
-    arrays = training_arrays(session.trainer, session.bank)
-    poisoned = non_finite_arrays(arrays)
-    if poisoned:
-        raise PoisonedWeights(checkpoint, poisoned)
-    if not session.cluster.is_chief:
-        session.last_saved = checkpoint
-        return None
-    meta = {"epoch": state.epoch, "step": state.step_in_epoch, "global_step": state.global_step,
-            "last_finite": state.last_finite, "epoch_totals": state.epoch_totals,
-            "epoch_counted": state.epoch_counted, "ganlab_version": __version__}
-    path = session.store.save(checkpoint, arrays, meta)
-    session.last_saved = checkpoint
-    record_checkpoint(session.run_dir, path.name, checkpoint.epoch, state.global_step)
-    return path
-
-
-def restore_checkpoint(session: Session, echo: Echo) -> tuple[LoopState, CheckpointId | None]:
-    """Restore the newest good checkpoint (if any) and say what was restored.
-
-    In a cluster the chief picks the checkpoint (moving damaged ones aside)
-    and every other worker reads that very file.
-    """
-    found = find_checkpoint(session)
-    if found is None:
-        return LoopState(), None
-    checkpoint, arrays, meta, problems = found
-    source = session.store.path(checkpoint)
-    for problem in problems:
-        echo(f"warning: {problem}")
-    if problems:
-        echo(f"warning: falling back to {source.name} ({checkpoint.describe()}).")
-    assign_training_arrays(session.trainer, arrays, source)
-    optimizers = session.experiment.config["optimizers"]
-    if not optimizers["schedule"]:
-        # A fixed rate is an optimizer variable: the experiment's value wins
-        # (it can differ only in a branch, where changing it is the point).
-        session.trainer.g_optimizer.learning_rate = optimizers["generator"]["learning_rate"]
-        session.trainer.d_optimizer.learning_rate = optimizers["discriminator"]["learning_rate"]
-    state = LoopState(epoch=meta["epoch"], step_in_epoch=meta["step"],
-                      global_step=meta["global_step"], last_finite=meta.get("last_finite"),
-                      epoch_totals=dict(meta.get("epoch_totals") or {}),
-                      epoch_counted=int(meta.get("epoch_counted") or 0))
-    session.last_saved = checkpoint
-    echo(f"Resuming from {source} ({checkpoint.describe()}): restored generator, "
-         f"discriminator, both optimizer states (global step {state.global_step}), the "
-         "training RNG state and the fixed latent bank.")
-    return state, checkpoint
-
-
-def find_checkpoint(session: Session) -> tuple[CheckpointId, dict[str, np.ndarray],
-                                               dict[str, Any], list[str]] | None:
-    """The checkpoint to resume from: the chief's pick, on every worker."""
-    cluster, store = session.cluster, session.store
-    found = cluster.chief_first(lambda: store.load_latest_good(quarantine=True),
-                                "looking for the checkpoint to resume from")
-    picked = cluster.broadcast([found[0].epoch, found[0].step] if found else [-1, -1])
-    if cluster.is_chief or picked[0] < 0:
-        return found
-    checkpoint = CheckpointId(*picked)
-    try:
-        arrays, meta = store.open(checkpoint)
-    except RunDirectoryError as exc:
-        raise RunDirectoryError(
-            f"{cluster.label()} cannot read the checkpoint the chief resumes from ({exc}) "
-            "Multi-worker training needs the run directory on a filesystem every worker "
-            "mounts at the same path.") from None
-    return checkpoint, arrays, meta, []
-
-
+# -- run files ----------------------------------------------------------------------------------
 def write_run_files(session: Session, provenance: dict[str, Any],
                     restored: CheckpointId | None, state: LoopState) -> None:
     """``config.yaml``, ``plugins.json`` and ``run.json`` (naming the restored checkpoint)."""
@@ -427,7 +340,7 @@ def mark_run(session: Session, status: str) -> None:
     ``run.json`` never claims more than a restart would find.
     """
     if session.cluster.is_chief:
-        saved = session.last_saved
+        saved = session.checkpoints.last_saved
         session.run_dir.update_metadata(status=status,
                                         epochs_completed=saved.epoch if saved else 0)
 
@@ -435,9 +348,9 @@ def mark_run(session: Session, status: str) -> None:
 def interrupted(session: Session, state: LoopState) -> GanlabError:
     """Save the state at the step boundary reached and say how to resume."""
     checkpoint = CheckpointId(state.epoch, state.step_in_epoch)
-    if session.last_saved != checkpoint:
+    if session.checkpoints.last_saved != checkpoint:
         try:
-            save_checkpoint(session, state)
+            session.checkpoints.save(state)
         except PoisonedWeights as exc:
             mark_run(session, "failed")
             return TrainingError(poisoned_message(exc, session))
@@ -445,5 +358,5 @@ def interrupted(session: Session, state: LoopState) -> GanlabError:
     command = "ganlab run " + " ".join(resume_arguments(session.experiment))
     return TrainingInterrupted(
         f"Training stopped at the {checkpoint.describe()} (global step {state.global_step}); "
-        f"checkpoint saved to {session.store.path(checkpoint)}. To resume, run the same "
-        f"command again: {command}")
+        f"checkpoint saved to {session.checkpoints.store.path(checkpoint)}. To resume, run the "
+        f"same command again: {command}")

@@ -96,7 +96,7 @@ def evaluate_run(request: EvaluationRequest, load_plugins: LoadPlugins,
     info = read_run_info(request.run_dir)
     directory = RunDirectory(Path(request.run_dir))
     experiment = _saved_experiment(directory, request.overrides)
-    registry = load_plugins(experiment.config["plugins"],
+    registry = load_plugins(experiment.settings.plugins,
                             _plugin_base_dir(directory, experiment.config)).registry
     # Metrics first: a typo in --metric should not wait for a generator to load.
     metrics = [_build_metric(block, registry, request, echo)
@@ -106,7 +106,7 @@ def evaluate_run(request: EvaluationRequest, load_plugins: LoadPlugins,
     for warning in restored.warnings:
         echo(f"warning: {warning}")
     echo(f"Evaluating {restored.description}.")
-    seed = request.seed if request.seed is not None else int(experiment.config["seed"]) + 1
+    seed = request.seed if request.seed is not None else experiment.settings.seed + 1
     context = EvaluationContext(generator=restored.generator, latent_dim=info.latent_dim,
                                 latent_distribution=info.latent_distribution,
                                 image_shape=info.image_shape, dataset=dataset,

@@ -57,8 +57,8 @@ def train_experiment(config: Mapping[str, Any], run_dir: str | Path, *, epochs: 
                                                    batch_size=batch_size))
     from ganlab.requirements import check_requirements
 
-    check_requirements(experiment.config["requires"])
+    check_requirements(experiment.settings.requires)
     if loaded is None:
-        loaded = load_plugins([*plugins, *experiment.config["plugins"]], strict=True)
+        loaded = load_plugins([*plugins, *experiment.settings.plugins], strict=True)
     return run_experiment(experiment, loaded.registry, loaded.provenance(),
                           echo=echo or (lambda message: None))
