@@ -392,16 +392,29 @@ def read_npz(path: Path, images_key: str, labels_key: str) -> tuple[np.ndarray, 
                 raise DataError(f"{path} has no '{images_key}'/'{labels_key}' arrays (it has "
                                 f"{', '.join(archive.files) or 'none'}); expected Keras' "
                                 "mnist.npz with x_train, y_train, x_test, y_test.")
+            if any(_holds_objects(archive, key) for key in (images_key, labels_key)):
+                raise DataError(f"{path} holds object arrays (pickled Python objects), which "
+                                "ganlab refuses to load because unpickling can run code. Save "
+                                "the digits as plain numeric arrays.")
             images, labels = archive[images_key], archive[labels_key]
     except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-            raise DataError(f"{path} holds object arrays (pickled Python objects), which ganlab "
-                            "refuses to load because unpickling can run code. Save the digits "
-                            "as plain numeric arrays.") from None
         raise DataError(f"Cannot read {path} as an .npz archive: {exc}.") from None
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"Cannot read {path} as an .npz archive: {exc}.") from None
     return _checked_arrays(images, labels, f"{path}:{images_key}")
+
+
+def _holds_objects(archive: Any, key: str) -> bool:
+    """Whether the ``key`` member of an open ``.npz`` is an object (pickled) array.
+
+    Read from the member's ``.npy`` header alone, before any data is loaded.
+    """
+    with archive.zip.open(f"{key}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        _, _, dtype = read_header(member)
+    return bool(dtype.hasobject)
 
 
 def _checked_arrays(images: np.ndarray, labels: np.ndarray,

@@ -96,7 +96,7 @@ class LatentArithmetic(keras.callbacks.Callback):
             classifier = open_classifier(run.config, run.image_shape, name=self.classifier,
                                          base_dir=base_dir)
         except GanlabError as exc:
-            self.disabled = describe_failure(exc, "EXPERIMENT.yaml")
+            self.disabled = describe_failure(exc)
             print(f"warning: latent_arithmetic figure skipped this run. {self.disabled}",
                   file=sys.stderr)
             return None

@@ -57,9 +57,6 @@ def open_classifier(config: Mapping[str, Any], image_shape: tuple[int, ...], *,
     return extractor
 
 
-def describe_failure(error: GanlabError, experiment_hint: str) -> str:
-    """Why the classifier is missing and what to do, in one paragraph."""
-    message = f"Label queries need the dataset's classifier, which is not available: {error}"
-    if not isinstance(error, PluginError) and "train-classifier" not in message:
-        message += f" Train it with 'ganlab train-classifier {experiment_hint}'."
-    return message
+def describe_failure(error: GanlabError) -> str:
+    """Why the classifier is missing, in one paragraph (the error says what to do)."""
+    return f"Label queries need the dataset's classifier, which is not available: {error}"

@@ -106,7 +106,7 @@ def _judge(spec: ArithmeticSpec, run_dir: str, image_shape: tuple[int, ...],
         registry = state.load(list(config.get("plugins") or []), base_dir).registry
         found = open_classifier(config, image_shape, name=classifier, registry=registry)
     except GanlabError as exc:
-        raise user_error(Exception(describe_failure(exc, "EXPERIMENT.yaml")),
+        raise user_error(Exception(describe_failure(exc)),
                          exc.exit_code) from None
     try:
         return Judge.bind(spec, found)
