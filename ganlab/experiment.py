@@ -46,6 +46,8 @@ from ganlab.schema import (
 from ganlab.settings import ExperimentSettings, settings_from_document
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+#: DiffAugment transformations (ganlab.engine.augment).
+AUGMENTATIONS = ("color", "translation", "cutout")
 #: Discriminator updates per generator update.
 MAX_D_STEPS = 100
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -118,6 +120,9 @@ EXPERIMENT_SCHEMA: dict[str, Field] = {
         "d_steps": Field((int,), default=1, check=between(1, MAX_D_STEPS),
                          doc="discriminator updates per generator update"),
         "shuffle_buffer": Field((int,), default=10000, check=between(0, MAX_COUNT)),
+        "augment": Field((list,), default=[], items=Field((str,), choices=AUGMENTATIONS),
+                         doc="DiffAugment transformations of every image D sees, real and "
+                             "generated (for small datasets), e.g. [translation, cutout]"),
         "cache": Field((bool,), default=None, nullable=True,
                        doc="cache decoded images in memory (default: when small)"),
         "deterministic": Field((bool,), default=False,
@@ -232,6 +237,24 @@ def experiment_from_data(data: Any, *, path: Path | None = None, overrides: Sequ
         raise ConfigError(format_problems(where, problems, lines))
     return Experiment(path=path, config=config, settings=settings_from_document(config),
                       overrides=tuple(overrides))
+
+
+def with_defaults(document: Mapping[str, Any]) -> dict[str, Any]:
+    """A resolved document with the keys it lacks (added to ganlab since) set to their defaults.
+
+    The keys it has keep their values, whatever they are; nothing is checked.
+    """
+    return _merge_defaults(document, validate_mapping(document, EXPERIMENT_SCHEMA, "", []))
+
+
+def _merge_defaults(document: Any, filled: Any) -> Any:
+    """``document``'s values where it has them, ``filled``'s (the defaults) elsewhere."""
+    if not (isinstance(document, Mapping) and isinstance(filled, Mapping)):
+        return document
+    merged = {key: _merge_defaults(document[key], value) if key in document else value
+              for key, value in filled.items()}
+    merged.update({key: value for key, value in document.items() if key not in filled})
+    return merged
 
 
 def _cross_checks(config: dict[str, Any]) -> list[Problem]:

@@ -29,7 +29,7 @@ except ImportError:  # Windows: the lock falls back to the pid check
 
 from ganlab.atomic import atomic_write, pid_alive
 from ganlab.errors import ConfigError, RunDirectoryError, describe_os_error
-from ganlab.experiment import RESUMABLE_CHANGES, load_yaml_data
+from ganlab.experiment import RESUMABLE_CHANGES, load_yaml_data, with_defaults
 from ganlab.schema import MAX_LATENT_DIM
 
 LOCK_NAME = ".ganlab.lock"
@@ -272,8 +272,12 @@ def _may_change(path: str) -> bool:
 
 
 def incompatible_changes(saved: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Config keys that differ between a saved run and a new experiment and may not."""
-    old_flat, new_flat = flatten(saved), flatten(new)
+    """Config keys that differ between a saved run and a new experiment and may not.
+
+    A key that the saved run's ganlab did not have yet counts as its default
+    (what that run trained with), so a newer ganlab resumes older runs.
+    """
+    old_flat, new_flat = flatten(with_defaults(saved)), flatten(new)
     changes = []
     for key in sorted(set(old_flat) | set(new_flat)):
         if _may_change(key):

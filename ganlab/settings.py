@@ -77,6 +77,7 @@ class TrainSettings:
     steps_per_epoch: int | None
     d_steps: int
     shuffle_buffer: int
+    augment: tuple[str, ...]
     cache: bool | None
     deterministic: bool
     jit_compile: bool

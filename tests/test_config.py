@@ -194,3 +194,14 @@ def test_malformed_overrides(override: str, expected: str) -> None:
     data = {"name": "x", "callbacks": [{"name": "a"}]}
     with pytest.raises(ConfigError, match=expected):
         apply_override(data, override)
+
+
+def test_a_run_saved_before_a_key_existed_resumes_with_that_key_at_its_default(
+        tmp_path: Path) -> None:
+    from ganlab.rundir import incompatible_changes
+
+    new = load_experiment(write(tmp_path, VALID)).config
+    saved = {**new, "train": {k: v for k, v in new["train"].items() if k != "augment"}}
+    assert incompatible_changes(saved, new) == []
+    augmented = load_experiment(write(tmp_path, VALID), ["train.augment=[cutout]"]).config
+    assert incompatible_changes(saved, augmented) == ["train.augment: [] → ['cutout']"]

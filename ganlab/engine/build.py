@@ -109,7 +109,7 @@ def build_trainer(experiment: Experiment, registry: Registry, strategy: Any,
     return GANTrainer(strategy, gan, build_loss(experiment, registry), g_opt, d_opt,
                       latent_dim=latent_dim, latent_distribution=distribution,
                       seed=experiment.settings.seed, jit_compile=train.jit_compile,
-                      d_steps=train.d_steps)
+                      d_steps=train.d_steps, augment=train.augment)
 
 
 # -- TensorFlow, the cluster, the data ------------------------------------------------------------

@@ -404,8 +404,7 @@ def assign_training_arrays(trainer: Any, arrays: Mapping[str, np.ndarray], sourc
     gan = trainer.gan
     for name, model in (("generator", gan.generator), ("discriminator", gan.discriminator)):
         assign_variables(name, model.weights, arrays, source)
-        if any(key.startswith(f"{name}_seeds/") for key in arrays):
-            assign_variables(f"{name}_seeds", seed_variables(model), arrays, source)
+        assign_variables(f"{name}_seeds", seed_variables(model), arrays, source)
     assign_variables("g_optimizer", trainer.g_optimizer.variables, arrays, source)
     assign_variables("d_optimizer", trainer.d_optimizer.variables, arrays, source)
     trainer.rng.state.assign(arrays["rng_state"])

@@ -19,6 +19,7 @@ this itself (see :mod:`ganlab.engine.loop`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from ganlab.contracts import LossInputs
+from ganlab.engine.augment import DiffAugment
 
 LOG_KEYS = ("d_loss", "g_loss", "d_real", "d_fake")
 
@@ -94,12 +96,14 @@ class GANTrainer:
         seed: Seeds the training latent generator.
         jit_compile: XLA-compile the per-replica step.
         d_steps: Discriminator updates per generator update.
+        augment: DiffAugment transformations of every image D sees
+            (:mod:`ganlab.engine.augment`); none by default.
 
     """
 
     def __init__(self, strategy: Any, gan: GAN, loss: Any, g_optimizer: Any, d_optimizer: Any,
                  *, latent_dim: int, latent_distribution: str, seed: int,
-                 jit_compile: bool = False, d_steps: int = 1):
+                 jit_compile: bool = False, d_steps: int = 1, augment: Sequence[str] = ()):
         self.strategy = strategy
         self.gan = gan
         self.loss = loss
@@ -111,6 +115,7 @@ class GANTrainer:
         with strategy.scope():
             # Its state is checkpointed, so latent draws resume exactly.
             self.rng = tf.random.Generator.from_seed(seed)
+        self.augment = DiffAugment(augment, self.rng) if augment else None
         self._replica_steps = {
             train_g: tf.function(lambda real, g=train_g: self.train_step(real, g),
                                  jit_compile=jit_compile)
@@ -121,6 +126,9 @@ class GANTrainer:
     def train_step(self, real: Any, train_g: bool = True) -> dict[str, Any]:
         """One D update, then (when ``train_g``) one G update, on one replica's batch.
 
+        With ``augment``, D sees (and the loss receives) augmented real and
+        generated images, in both updates.
+
         Returns:
             ``d_loss``, ``d_real`` and ``d_fake`` (mean sigmoid of D's logits on
             real and generated images), and ``g_loss`` when G trained.
@@ -129,8 +137,9 @@ class GANTrainer:
         generator, discriminator = self.gan.generator, self.gan.discriminator
         count = tf.shape(real)[0]
         latents = self._sample(count)
+        real = self._seen(real)
         with tf.GradientTape() as tape:
-            fake = generator(latents, training=True)
+            fake = self._seen(generator(latents, training=True))
             real_logits = tf.cast(discriminator(real, training=True), tf.float32)
             fake_logits = tf.cast(discriminator(fake, training=True), tf.float32)
             inputs = LossInputs(real, fake, real_logits, fake_logits, discriminator, latents)
@@ -142,7 +151,7 @@ class GANTrainer:
         if train_g:
             latents = self._sample(count)
             with tf.GradientTape() as tape:
-                fake = generator(latents, training=True)
+                fake = self._seen(generator(latents, training=True))
                 fake_logits = tf.cast(discriminator(fake, training=True), tf.float32)
                 inputs = LossInputs(real, fake, tf.stop_gradient(real_logits), fake_logits,
                                     discriminator, latents)
@@ -151,6 +160,10 @@ class GANTrainer:
             self._apply(self.g_optimizer, tape, scaled, generator.trainable_variables)
             logs["g_loss"] = g_loss
         return logs
+
+    def _seen(self, images: Any) -> Any:
+        """The images as D sees them: augmented when ``augment`` is set."""
+        return self.augment(images) if self.augment is not None else images
 
     def _sample(self, count: Any) -> Any:
         shape = tf.stack([count, self.latent_dim])
