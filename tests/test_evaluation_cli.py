@@ -83,7 +83,7 @@ def test_evaluate_writes_metrics_json_with_its_protocol(trained: dict[str, Any])
     run_dir = trained["run_dir"]
     result = evaluate(run_dir, "--epoch", "1")
     assert result.exit_code == 0, result.output
-    assert re.search(r"^fid\s+fid\s+[0-9.e+-]+\s+64\s+64\s+test\s+projection\s+1$",
+    assert re.search(r"^fid\s+fid\s+[0-9.e+-]+\s+64\s+64\s+test\s+projection\s+1\s+generator$",
                      result.stdout, re.MULTILINE), result.stdout
     by_metric = {r["metric"]: r for r in records(run_dir) if r["protocol"]["epoch"] == 1}
     assert set(by_metric) == set(SCORES)
@@ -92,7 +92,7 @@ def test_evaluate_writes_metrics_json_with_its_protocol(trained: dict[str, Any])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", fid["evaluated_at"])
     protocol = fid["protocol"]
     assert list(protocol) == ["metric", "extractor", "weights_sha256", "num_fake", "num_real",
-                              "real_split", "image_size", "resize", "seed", "epoch"]
+                              "real_split", "image_size", "resize", "seed", "epoch", "samples"]
     assert protocol["metric"] == "fid" and protocol["extractor"] == "projection"
     assert re.fullmatch(r"[0-9a-f]{64}", protocol["weights_sha256"])
     assert (protocol["num_fake"], protocol["num_real"]) == (64, 64)
@@ -134,6 +134,43 @@ def test_a_new_record_replaces_only_the_same_protocol(trained: dict[str, Any]) -
     assert (after[2]["protocol"]["epoch"], after[2]["protocol"]["num_fake"]) == (2, 48)
     assert all(r["protocol"]["metric"] == "kid" for r in records(run_dir)
                if r["metric"] == "kid")
+
+
+def test_the_real_baseline_scores_a_real_split_in_place_of_the_generator(
+        trained: dict[str, Any]) -> None:
+    run_dir = trained["run_dir"]
+    assert evaluate(run_dir, "--epoch", "1", "--metric", "fid").exit_code == 0
+    generated = [r for r in records(run_dir) if r["metric"] == "fid"]
+    result = evaluate(run_dir, "--real-baseline", "train", "--metric", "fid", "--metric",
+                      "classifier_score")
+    assert result.exit_code == 0, result.output
+    assert "Evaluating the real 'train' split as a baseline." in result.output
+    assert re.search(r"^fid\s+fid\s+[0-9.e+-]+\s+64\s+64\s+test\s+projection\s+None\s+"
+                     r"real:train$", result.stdout, re.MULTILINE), result.stdout
+    baseline = {r["metric"]: r for r in records(run_dir)
+                if r["protocol"]["samples"] == "real:train"}
+    assert baseline["fid"]["protocol"]["epoch"] is None
+    # Real training digits against the held-out ones: far closer than a 2-epoch generator.
+    generator_fid = next(r for r in generated if r["protocol"]["epoch"] == 1)["scores"]["fid"]
+    assert baseline["fid"]["scores"]["fid"] < generator_fid / 2
+    assert sum(baseline["classifier_score"]["details"]["class_histogram"]) == 64
+    # The generator's records are kept beside the baseline's.
+    assert [r for r in records(run_dir) if r["metric"] == "fid"
+            and r["protocol"]["samples"] == "generator"] == generated
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["--real-baseline", "train", "--num-samples", "5000"],
+     ["'train' split, which has only 4000", "--num-samples 4000"]),
+    (["--real-baseline", "validation"], ["validation", "train", "test"]),
+    (["--real-baseline", "train", "--epoch", "1"], ["give one or the other"]),
+])
+def test_a_real_baseline_that_cannot_be_scored_says_why(trained: dict[str, Any], args: list[str],
+                                                        fragments: list[str]) -> None:
+    result = evaluate(trained["run_dir"], "--metric", "fid", *args)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in result.output
 
 
 def test_real_statistics_are_cached_and_keyed(trained: dict[str, Any]) -> None:

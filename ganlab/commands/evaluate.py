@@ -35,14 +35,16 @@ def parse_extractor_params(options: tuple[str, ...]) -> dict[str, Any]:
 
 def format_table(records: list[dict[str, Any]]) -> str:
     """One row per score: metric, score, value and the protocol that matters when comparing."""
-    header = ["metric", "score", "value", "fake", "real", "split", "extractor", "epoch"]
+    header = ["metric", "score", "value", "fake", "real", "split", "extractor", "epoch",
+              "samples"]
     rows = []
     for record in records:
         protocol = record["protocol"]
         for score, value in record["scores"].items():
             rows.append([record["metric"], score, f"{value:.6g}", str(protocol["num_fake"]),
                          str(protocol["num_real"]), protocol["real_split"] or "-",
-                         protocol["extractor"] or "-", str(protocol["epoch"])])
+                         protocol["extractor"] or "-", str(protocol["epoch"]),
+                         protocol["samples"]])
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
              .rstrip() for row in [header, ["-" * w for w in widths], *rows]]
@@ -70,11 +72,15 @@ def format_table(records: list[dict[str, Any]]) -> str:
 @click.option("--seed", type=click.IntRange(min=0), default=None,
               help="Seed of the generated samples (default: the experiment seed + 1, as "
                    "during training).")
+@click.option("--real-baseline", default=None, metavar="SPLIT",
+              help="Score the real images of SPLIT (e.g. train) in place of the generator: "
+                   "the best the metrics can read on this data, to set a run's scores "
+                   "against.")
 @set_option
 @click.pass_obj
 def evaluate(state: Any, run_dir: str, epoch: int | None, metrics: tuple[str, ...],
              num_samples: int | None, split: str | None, extractor: str | None,
-             extractor_params: tuple[str, ...], seed: int | None,
+             extractor_params: tuple[str, ...], seed: int | None, real_baseline: str | None,
              overrides: tuple[str, ...]) -> None:
     """Score RUN_DIR's generator (FID, KID, precision/recall, classifier score).
 
@@ -87,11 +93,14 @@ def evaluate(state: Any, run_dir: str, epoch: int | None, metrics: tuple[str, ..
     """
     from ganlab.evaluation.evaluate import EvaluationRequest, evaluate_run
 
+    if real_baseline is not None and epoch is not None:
+        raise ConfigError("--epoch names a generator; --real-baseline scores real images in "
+                          "its place: give one or the other.")
     request = EvaluationRequest(
         run_dir=Path(run_dir), epoch=epoch, metrics=metrics, num_samples=num_samples,
         split=split, extractor=extractor,
         extractor_params=parse_extractor_params(extractor_params), seed=seed,
-        overrides=overrides)
+        overrides=overrides, real_baseline=real_baseline)
     report = evaluate_run(request, lambda local, base: state.load_and_warn(local, base),
                           echo=lambda message: click.echo(message, err=True))
     click.echo(format_table(report.records))

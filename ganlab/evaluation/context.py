@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from ganlab.errors import PluginError
+from ganlab.errors import DataError, PluginError
 from ganlab.evaluation.cache import CACHE_DIR, CacheKey, StatisticsCache
 from ganlab.evaluation.moments import FeatureSummary, SummaryBuilder
-from ganlab.evaluation.results import MetricProtocol
+from ganlab.evaluation.results import GENERATOR_SAMPLES, MetricProtocol
 from ganlab.latents import check_distribution
 
 #: What a feature extractor must have (see the ``register_feature_extractors`` hook).
@@ -77,6 +77,9 @@ class EvaluationContext:
         seed: Default seed of the generated samples' latents.
         epoch: Completed epochs of the generator (``None`` when unknown).
         echo: Where progress messages go (computing or reusing real statistics).
+        baseline_split: Score this real split's images in place of generated
+            ones (the real baseline: the best a generator could do); ``None``
+            scores the generator.
 
     """
 
@@ -89,6 +92,7 @@ class EvaluationContext:
     seed: int
     epoch: int | None = None
     echo: Callable[[str], None] = _silent
+    baseline_split: str | None = None
     shared: _Shared = field(default_factory=_Shared, repr=False)
     fakes: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
 
@@ -135,7 +139,17 @@ class EvaluationContext:
     # -- generated data --------------------------------------------------------------------
     def fake_batches(self, count: int, batch_size: int, seed: int | None = None
                      ) -> Iterator[np.ndarray]:
-        """``count`` generated images in [-1, 1], ``batch_size`` at a time, from seeded latents."""
+        """``count`` generated images in [-1, 1], ``batch_size`` at a time, from seeded latents.
+
+        For a real baseline, the first ``count`` images of ``baseline_split``.
+
+        Raises:
+            DataError: The baseline split has fewer than ``count`` images.
+
+        """
+        if self.baseline_split is not None:
+            yield from self._baseline_batches(count, batch_size)
+            return
         seed = self.seed if seed is None else seed
         for latents in latent_batches(count, self.latent_dim, self.latent_distribution, seed,
                                       batch_size):
@@ -232,9 +246,26 @@ class EvaluationContext:
                               real_split=real_split,
                               image_size=tuple(int(v) for v in self.image_shape),
                               resize=str(extractor.resize),
-                              seed=int(self.seed if seed is None else seed), epoch=self.epoch)
+                              seed=int(self.seed if seed is None else seed), epoch=self.epoch,
+                              samples=self.protocol_samples)
+
+    @property
+    def protocol_samples(self) -> str:
+        """What the scored samples are, for the protocol: ``generator`` or ``real:SPLIT``."""
+        if self.baseline_split is None:
+            return GENERATOR_SAMPLES
+        return f"real:{self.baseline_split}"
 
     # -- helpers ---------------------------------------------------------------------------
+    def _baseline_batches(self, count: int, batch_size: int) -> Iterator[np.ndarray]:
+        split = str(self.baseline_split)
+        available = self.real_count(split)
+        if available < count:
+            raise DataError(f"The real baseline scores {count} images of the '{split}' split, "
+                            f"which has only {available}: use --num-samples {available} (or "
+                            "fewer), or a larger split.")
+        yield from self.real_batches(split, count, batch_size)
+
     def _cache(self) -> StatisticsCache | None:
         if self.data_dir is None or not self.manifest().get("fingerprint"):
             return None

@@ -25,6 +25,8 @@ from ganlab.evaluation.results import MetricProtocol, MetricResult, compute_metr
 
 #: The metric evaluated when neither ``--metric`` nor the experiment names one.
 DEFAULT_METRIC = "fid"
+#: Images generated per call for metrics of the first contract (``compute(generate, ...)``).
+GENERATE_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class EvaluationRequest:
         extractor_params: Merged into each metric's ``extractor_params``.
         seed: Seed of the generated samples (default: experiment seed + 1).
         overrides: ``--set KEY=VALUE`` applied to the run's saved config.
+        real_baseline: Score this real split in place of the generator (the
+            floor the metrics can reach on this data), e.g. ``train``.
 
     """
 
@@ -53,6 +57,7 @@ class EvaluationRequest:
     extractor_params: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
     overrides: tuple[str, ...] = ()
+    real_baseline: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,19 +107,25 @@ def evaluate_run(request: EvaluationRequest, load_plugins: LoadPlugins,
     metrics = [_build_metric(block, registry, request, echo)
                for block in metric_blocks(experiment.config["metrics"], request.metrics)]
     dataset = build_dataset(experiment, registry)
-    restored = restore_generator(request.run_dir, request.epoch, registry)
-    for warning in restored.warnings:
-        echo(f"warning: {warning}")
-    echo(f"Evaluating {restored.description}.")
+    if request.real_baseline is None:
+        restored = restore_generator(request.run_dir, request.epoch, registry)
+        for warning in restored.warnings:
+            echo(f"warning: {warning}")
+        generator, epoch, described = restored.generator, restored.epoch, restored.description
+    else:
+        generator, epoch = None, None
+        described = f"the real '{request.real_baseline}' split as a baseline"
+    echo(f"Evaluating {described}.")
     seed = request.seed if request.seed is not None else experiment.settings.seed + 1
-    context = EvaluationContext(generator=restored.generator, latent_dim=info.latent_dim,
+    context = EvaluationContext(generator=generator, latent_dim=info.latent_dim,
                                 latent_distribution=info.latent_distribution,
                                 image_shape=info.image_shape, dataset=dataset,
-                                registry=registry, seed=seed, epoch=restored.epoch, echo=echo)
+                                registry=registry, seed=seed, epoch=epoch, echo=echo,
+                                baseline_split=request.real_baseline)
     records = [make_record(_score(metric, provider, context, dataset))
                for metric, provider in metrics]
     path = write_records(directory.root / METRICS_JSON, records)
-    return EvaluationReport(records, restored.description, path)
+    return EvaluationReport(records, described, path)
 
 
 def metric_blocks(configured: Sequence[Mapping[str, Any]], names: Sequence[str]
@@ -193,13 +204,10 @@ def _build_metric(block: Mapping[str, Any], registry: Any, request: EvaluationRe
 def _score(metric: Any, provider: str, context: EvaluationContext, dataset: Any
            ) -> MetricResult:
     """Run one metric; give a plain-dict result (first metric contract) a minimal protocol."""
-    from ganlab.latents import sample_latents
-    from ganlab.sampling import generate as generate_images
+    import numpy as np
 
     def generate(count: int) -> Any:
-        latents = sample_latents(count, context.latent_dim, context.latent_distribution,
-                                 context.seed)
-        return generate_images(context.generator, latents)
+        return np.concatenate(list(context.fake_batches(count, GENERATE_BATCH)))
 
     name = str(getattr(metric, "name", type(metric).__name__))
     try:
@@ -213,5 +221,6 @@ def _score(metric: Any, provider: str, context: EvaluationContext, dataset: Any
         return result
     protocol = MetricProtocol(metric=name, extractor="", weights_sha256="", num_fake=0,
                               num_real=0, real_split="", image_size=context.image_shape,
-                              resize="", seed=context.seed, epoch=context.epoch)
+                              resize="", seed=context.seed, epoch=context.epoch,
+                              samples=context.protocol_samples)
     return MetricResult(scores_of(result), protocol)

@@ -16,7 +16,9 @@ from typing import Any
 
 #: The protocol fields, in the order ``metrics.json`` writes them.
 PROTOCOL_FIELDS = ("metric", "extractor", "weights_sha256", "num_fake", "num_real", "real_split",
-                   "image_size", "resize", "seed", "epoch")
+                   "image_size", "resize", "seed", "epoch", "samples")
+#: ``samples`` of a generator's scores (a real baseline's are ``real:SPLIT``).
+GENERATOR_SAMPLES = "generator"
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class MetricProtocol:
             ``"bilinear 299x299"``).
         seed: Seed of the generated samples' latents.
         epoch: Completed training epochs of the generator (``None`` when unknown).
+        samples: What was scored: ``generator``, or ``real:SPLIT`` for the
+            real baseline (a split's real images in place of generated ones).
 
     """
 
@@ -49,6 +53,7 @@ class MetricProtocol:
     resize: str
     seed: int
     epoch: int | None
+    samples: str = GENERATOR_SAMPLES
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON data, fields in :data:`PROTOCOL_FIELDS` order."""
