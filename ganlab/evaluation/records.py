@@ -9,7 +9,8 @@ The file (format 1)::
         "details": {},
         "protocol": {"metric": "fid", "extractor": "domain", "weights_sha256": "...",
                      "num_fake": 10000, "num_real": 10000, "real_split": "test",
-                     "image_size": [32, 32, 1], "resize": "none", "seed": 0, "epoch": 20},
+                     "image_size": [32, 32, 1], "resize": "none", "seed": 0, "epoch": 20,
+                     "samples": "generator"},
         "evaluated_at": "2026-12-01T20:00:00Z"}]}
 
 A new record replaces an older one with an identical protocol (the same
