@@ -94,7 +94,8 @@ def test_the_record_format(tmp_path: Path) -> None:
         {"metric": "fid", "scores": {"fid": 12.34}, "details": {},
          "protocol": {"metric": "fid", "extractor": "domain", "weights_sha256": "a" * 64,
                       "num_fake": 10000, "num_real": 10000, "real_split": "test",
-                      "image_size": [32, 32, 1], "resize": "none", "seed": 0, "epoch": 20},
+                      "image_size": [32, 32, 1], "resize": "none", "seed": 0, "epoch": 20,
+                      "samples": "generator"},
          "evaluated_at": "2026-12-01T20:00:00Z"}]}
 
 
@@ -118,3 +119,26 @@ def test_a_foreign_metrics_json_is_refused_not_overwritten(tmp_path: Path, conte
     assert path.read_text() == content
     with pytest.raises(RunDirectoryError):
         read_records(path)
+
+
+@pytest.mark.parametrize(("count", "total"), [(3, 10), (4, 10), (10, 10), (1, 7), (999, 1000)])
+def test_a_subset_of_a_split_is_evenly_spaced_through_it(count: int, total: int) -> None:
+    import tensorflow as tf
+
+    from ganlab.evaluation.context import evenly_spaced
+
+    kept = list(evenly_spaced(tf.data.Dataset.range(total), count, total).as_numpy_iterator())
+    assert len(kept) == count and kept == sorted(set(kept)) and kept[0] == 0
+    gaps = np.diff([*kept, total])
+    assert gaps.max() - gaps.min() <= 1  # no run of the split is skipped or over-sampled
+
+
+def test_a_split_sorted_by_class_keeps_its_class_mix_in_a_subset() -> None:
+    import tensorflow as tf
+
+    from ganlab.evaluation.context import evenly_spaced
+
+    labels = np.repeat(np.arange(10), 400)  # the embedded sample's train split: 400 per digit
+    kept = list(evenly_spaced(tf.data.Dataset.from_tensor_slices(labels), 1000, 4000)
+                .as_numpy_iterator())
+    assert np.bincount(kept, minlength=10).tolist() == [100] * 10

@@ -36,8 +36,9 @@ from ganlab.evaluation.moments import FeatureSummary
 
 #: Folder of the cache inside a TFRecord folder.
 CACHE_DIR = ".ganlab-eval-cache"
-#: Bumped when the meaning of a cached entry changes.
-CACHE_FORMAT = 1
+#: Bumped when the meaning of a cached entry changes (2: a subset of a split is
+#: evenly spaced through it, no longer its first images).
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)

@@ -127,11 +127,20 @@ class EvaluationContext:
         return int(self.dataset.num_examples(split))
 
     def real_batches(self, split: str, count: int, batch_size: int) -> Iterator[np.ndarray]:
-        """The first ``count`` images of ``split`` in stored order, ``batch_size`` at a time."""
+        """``count`` images of ``split``, evenly spaced in stored order, ``batch_size`` at a time.
+
+        All of them when ``count`` is the split's size or more. A subset is
+        every (size/count)-th image, not the first ``count``: a split stored
+        in sorted order (the embedded MNIST sample is grouped by digit) is
+        then represented in proportion, and the choice is the same every time.
+        """
         try:
             images = self.dataset.load(split, deterministic=True)
         except TypeError:  # a dataset whose load() has no deterministic option
             images = self.dataset.load(split)
+        total = self.real_count(split)
+        if count < total:
+            images = evenly_spaced(images, count, total)
         batches = images.take(count).batch(batch_size).prefetch(1)
         for batch in batches.as_numpy_iterator():
             yield np.asarray(batch, dtype=np.float32)
@@ -141,7 +150,8 @@ class EvaluationContext:
                      ) -> Iterator[np.ndarray]:
         """``count`` generated images in [-1, 1], ``batch_size`` at a time, from seeded latents.
 
-        For a real baseline, the first ``count`` images of ``baseline_split``.
+        For a real baseline, ``count`` images of ``baseline_split`` (see
+        :meth:`real_batches`).
 
         Raises:
             DataError: The baseline split has fewer than ``count`` images.
@@ -212,7 +222,7 @@ class EvaluationContext:
 
     def real_summary(self, extractor: Any, split: str, count: int, *, batch_size: int,
                      keep_features: bool = False) -> FeatureSummary:
-        """Features of the first ``count`` images of ``split`` (at most all of them), cached.
+        """Features of ``count`` images of ``split`` (:meth:`real_batches`), cached.
 
         A summary with the same key (see :class:`~ganlab.evaluation.cache.CacheKey`)
         is read from the cache beside the TFRecords instead of being computed.
@@ -282,6 +292,18 @@ class EvaluationContext:
                         features=keep_features)
         # Every-row entries hold the moments too, so they serve a moments request.
         return [base] if keep_features else [base, replace(base, features=True)]
+
+
+def evenly_spaced(images: Any, count: int, total: int) -> Any:
+    """The ``count`` elements of a ``tf.data`` dataset of ``total`` at indices ``⌈i·total/count⌉``.
+
+    Element ``j`` is kept when ``⌊j·count/total⌋`` steps up at ``j``, which
+    happens exactly ``count`` times; the dataset is still read once, in order.
+    """
+    def kept(index: Any, image: Any) -> Any:
+        return (index * count) // total > ((index - 1) * count) // total
+
+    return images.enumerate().filter(kept).map(lambda index, image: image)
 
 
 def extract_features(extractor: Any, images: np.ndarray) -> np.ndarray:
