@@ -30,6 +30,11 @@ TRANSLATION_RATIO = 0.125
 CUTOUT_RATIO = 0.5
 
 
+def _share_of(size: Any, ratio: float) -> Any:
+    """``round(size * ratio)`` in pixels, as an int32 tensor."""
+    return tf.cast(tf.cast(size, tf.float32) * ratio + 0.5, tf.int32)
+
+
 def _uniform(rng: tf.random.Generator, count: Any, dtype: Any) -> Any:
     """One U(0, 1) draw per image, shaped to broadcast over ``(h, w, c)``."""
     return tf.cast(rng.uniform(tf.stack([count, 1, 1, 1])), dtype)
@@ -49,15 +54,13 @@ def color(images: Any, rng: tf.random.Generator) -> Any:
 def translation(images: Any, rng: tf.random.Generator) -> Any:
     """Shift each image by up to 1/8 of its size in x and y, filling with its edge pixels."""
     shape = tf.shape(images)
-    count, height, width = shape[0], shape[1], shape[2]
-    shifted = []
-    for axis, size in ((1, height), (2, width)):
-        reach = tf.cast(tf.cast(size, tf.float32) * TRANSLATION_RATIO + 0.5, tf.int32)
+    count = shape[0]
+    for axis in (1, 2):
+        size = shape[axis]
+        reach = _share_of(size, TRANSLATION_RATIO)
         shift = rng.uniform(tf.stack([count, 1]), minval=-reach, maxval=reach + 1,
                             dtype=tf.int32)
         positions = tf.clip_by_value(tf.range(size)[tf.newaxis, :] - shift, 0, size - 1)
-        shifted.append((axis, positions))
-    for axis, positions in shifted:
         images = tf.gather(images, positions, axis=axis, batch_dims=1)
     return images
 
@@ -68,7 +71,7 @@ def cutout(images: Any, rng: tf.random.Generator) -> Any:
     count, height, width = shape[0], shape[1], shape[2]
     inside = []
     for size in (height, width):
-        side = tf.cast(tf.cast(size, tf.float32) * CUTOUT_RATIO + 0.5, tf.int32)
+        side = _share_of(size, CUTOUT_RATIO)
         offset = rng.uniform(tf.stack([count, 1]), minval=0, maxval=size + (1 - side % 2),
                              dtype=tf.int32)
         start = offset - side // 2
