@@ -52,6 +52,12 @@ def write_experiment(path: Path, config: dict[str, Any]) -> Path:
     return path
 
 
+def tiny_experiment_file(root: Path, name: str, **sections: Any) -> tuple[str, Path]:
+    """:func:`tiny_config` written to ``root/<name>.yaml``: the file's path and the run dir."""
+    config = tiny_config(root, name, **sections)
+    return str(write_experiment(root / f"{name}.yaml", config)), Path(config["run_dir"])
+
+
 def prepare_tiny_data(root: Path) -> None:
     """Write the tiny source and its TFRecords under ``root`` (in-process, once)."""
     from reliability_plugin import TinyImages, write_tiny_source

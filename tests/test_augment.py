@@ -16,7 +16,7 @@ from reliability_support import (
     prepare_tiny_data,
     run_cli,
     tiny_config,
-    write_experiment,
+    tiny_experiment_file,
 )
 
 from ganlab.engine.augment import CUTOUT_RATIO, DiffAugment, color, cutout, translation
@@ -88,11 +88,8 @@ def test_an_unknown_transformation_is_refused_with_its_key_path(tmp_path: Path) 
 def test_a_run_with_augmentation_killed_and_resumed_is_bit_identical(tmp_path: Path) -> None:
     prepare_tiny_data(tmp_path)
     augment = {"augment": ["color", "translation", "cutout"]}
-    runs = {}
-    for name in ("whole", "killed"):
-        config = tiny_config(tmp_path, name, train=augment)
-        runs[name] = (str(write_experiment(tmp_path / f"{name}.yaml", config)),
-                      Path(config["run_dir"]))
+    runs = {name: tiny_experiment_file(tmp_path, name, train=augment)
+            for name in ("whole", "killed")}
     whole = run_cli("run", runs["whole"][0])
     assert whole.returncode == 0, output(whole)
     killed = run_cli("run", runs["killed"][0], fault="step:13")
@@ -101,8 +98,8 @@ def test_a_run_with_augmentation_killed_and_resumed_is_bit_identical(tmp_path: P
     assert resumed.returncode == 0, output(resumed)
     assert "Resuming from" in resumed.stdout
     assert not differing_arrays(final_state(runs["killed"][1]), final_state(runs["whole"][1]))
-    plain = tiny_config(tmp_path, "plain")
-    run = run_cli("run", str(write_experiment(tmp_path / "plain.yaml", plain)))
+    plain_path, plain_dir = tiny_experiment_file(tmp_path, "plain")
+    run = run_cli("run", plain_path)
     assert run.returncode == 0, output(run)
     # Augmentation changed what was learned (it is not silently ignored).
-    assert differing_arrays(final_state(Path(plain["run_dir"])), final_state(runs["whole"][1]))
+    assert differing_arrays(final_state(plain_dir), final_state(runs["whole"][1]))

@@ -21,8 +21,7 @@ from reliability_support import (
     prepare_tiny_data,
     run_cli,
     start_cli,
-    tiny_config,
-    write_experiment,
+    tiny_experiment_file,
 )
 
 
@@ -33,11 +32,6 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def experiment(root: Path, name: str, **sections) -> tuple[str, Path]:
-    config = tiny_config(root, name, **sections)
-    return str(write_experiment(root / f"{name}.yaml", config)), Path(config["run_dir"])
-
-
 def history_means(run_dir: Path) -> list[list[str]]:
     return [row.split(",")[:5] for row in (run_dir / "history.csv").read_text().splitlines()]
 
@@ -45,10 +39,10 @@ def history_means(run_dir: Path) -> list[list[str]]:
 def test_k_steps_per_execution_killed_and_resumed_is_bit_identical_to_one_step(
         root: Path) -> None:
     """K=5 (cut at step checkpoints every 3 steps and epoch ends) against K=1."""
-    reference_path, reference_dir = experiment(root, "k1", train={"steps_per_execution": 1},
-                                               checkpoint={"every_n_steps": None})
+    reference_path, reference_dir = tiny_experiment_file(
+        root, "k1", train={"steps_per_execution": 1}, checkpoint={"every_n_steps": None})
     reference = start_cli("run", reference_path)
-    path, run_dir = experiment(root, "k5", train={"steps_per_execution": 5})
+    path, run_dir = tiny_experiment_file(root, "k5", train={"steps_per_execution": 5})
     killed = run_cli("run", path, fault="step:5")
     assert killed.returncode == -signal.SIGKILL, output(killed)
     assert checkpoint_names(run_dir) == ["ckpt-e0000-s000003.npz"]
@@ -68,7 +62,7 @@ def test_k_steps_per_execution_killed_and_resumed_is_bit_identical_to_one_step(
 
 
 def test_first_non_finite_step_inside_an_execution_is_named(root: Path) -> None:
-    path, run_dir = experiment(root, "k-nan", train={"deterministic": False,
+    path, run_dir = tiny_experiment_file(root, "k-nan", train={"deterministic": False,
                                                      "steps_per_execution": 8},
                                loss={"name": "tiny_bce", "params": {"poison_after": 10}},
                                checkpoint={"every_n_steps": None})
@@ -84,7 +78,7 @@ def test_first_non_finite_step_inside_an_execution_is_named(root: Path) -> None:
 
 
 def test_sigterm_stops_at_the_execution_boundary(root: Path) -> None:
-    path, run_dir = experiment(root, "k-term", train={"deterministic": False,
+    path, run_dir = tiny_experiment_file(root, "k-term", train={"deterministic": False,
                                                       "steps_per_execution": 4},
                                checkpoint={"every_n_steps": None})
     stopped = invoke(["run", path], env={"GANLAB_FAULT": "step:10:sigterm"})
@@ -97,7 +91,7 @@ def test_sigterm_stops_at_the_execution_boundary(root: Path) -> None:
 
 
 def test_a_latent_bank_with_nan_is_refused_before_training(root: Path) -> None:
-    path, run_dir = experiment(root, "bank", train={"deterministic": False, "epochs": 1})
+    path, run_dir = tiny_experiment_file(root, "bank", train={"deterministic": False, "epochs": 1})
     assert invoke(["run", path]).exit_code == 0
     bank = np.load(run_dir / "latents.npy")
     bank[3, 1] = np.nan

@@ -14,8 +14,7 @@ from reliability_support import (
     checkpoint_names,
     invoke,
     prepare_tiny_data,
-    tiny_config,
-    write_experiment,
+    tiny_experiment_file,
 )
 
 
@@ -29,8 +28,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def experiment(root: Path, name: str, **sections) -> tuple[str, Path]:
     """An in-process-friendly tiny experiment (no op determinism in the test process)."""
     sections["train"] = {"deterministic": False, **sections.get("train", {})}
-    config = tiny_config(root, name, **sections)
-    return str(write_experiment(root / f"{name}.yaml", config)), Path(config["run_dir"])
+    return tiny_experiment_file(root, name, **sections)
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
