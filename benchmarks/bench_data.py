@@ -26,20 +26,17 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import os
-import platform
 import resource
 import shutil
 import struct
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import harness
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,11 +193,7 @@ def in_child(measure: str, **args: Any) -> dict[str, Any]:
     """Run one measurement in a fresh Python process and return its JSON result."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.pathsep.join(
         [str(ROOT), str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run([sys.executable, __file__, "--child", measure, json.dumps(args)],
-                          capture_output=True, text=True, env=env, check=False)
-    if done.returncode:
-        raise SystemExit(f"{measure} {args} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return harness.in_child(__file__, measure, args, env)
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -267,15 +260,10 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(CHILDREN[args.child[0]](json.loads(args.child[1]))))
+        harness.answer_child(CHILDREN, args.child)
         return
     results = run(args.quick, args.workers)
-    results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "python": platform.python_version(), "quick": args.quick}
-    print(table(results))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    harness.write_results(results, table(results), args.out, args.quick)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -39,6 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import harness
 import numpy as np
 import yaml
 
@@ -177,11 +177,7 @@ CHILDREN = {"evaluate": child_evaluate, "frechet": child_frechet}
 
 def in_child(measure: str, **args: Any) -> dict[str, Any]:
     """Run one measurement in a fresh Python process (its own peak RSS)."""
-    done = subprocess.run([sys.executable, __file__, "--child", measure, json.dumps(args)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise SystemExit(f"{measure} failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return harness.in_child(__file__, measure, args)
 
 
 # -- the benchmark --------------------------------------------------------------------------
@@ -227,16 +223,11 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(CHILDREN[args.child[0]](json.loads(args.child[1]))))
+        harness.answer_child(CHILDREN, args.child)
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     results = run(args.quick)
-    results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "python": platform.python_version(), "quick": args.quick}
-    print(table(results))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    harness.write_results(results, table(results), args.out, args.quick)
 
 
 if __name__ == "__main__":
