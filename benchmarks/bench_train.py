@@ -39,6 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -94,11 +95,12 @@ def ganlab_epochs(work: Path, name: str, epochs: int, **train: Any) -> list[floa
 
 def models(work: Path) -> tuple[Any, Any]:
     """A fresh generator and discriminator of the workload."""
+    from ganlab.components import build_dataset
     from ganlab.engine.build import build_models
 
     experiment, registry = load(experiment_data(work, "models"))
-    generator, discriminator, _, _ = build_models(experiment, registry, (SIZE, SIZE, 1))
-    return generator, discriminator
+    networks = build_models(experiment, registry, build_dataset(experiment, registry))
+    return networks.generator, networks.discriminator
 
 
 def digits(work: Path) -> np.ndarray:
@@ -203,8 +205,7 @@ def bare_epochs(work: Path, epochs: int, jit_compile: bool) -> list[float]:
 
     dataset = build_dataset(experiment, registry)
     steps = dataset.num_examples() // BATCH
-    trainer = build_trainer(experiment, registry, tf.distribute.get_strategy(),
-                            (SIZE, SIZE, 1), steps)
+    trainer = build_trainer(experiment, registry, tf.distribute.get_strategy(), dataset, steps)
     step = tf.function(lambda batch: trainer.distributed_step(batch, train_g=True))
     images = training_images(dataset, fixed_order=False, cache=True)
     seconds = []
@@ -355,7 +356,9 @@ def gpu_training(work: Path, folder: Path, batch: int, count: int) -> dict[str, 
     experiment, registry = load(data)
     steps = count // batch
     strategy = tf.distribute.get_strategy()
-    trainer = build_trainer(experiment, registry, strategy, (64, 64, 3), steps)
+    # The images come from `folder`, not the experiment's dataset: only their shape matters.
+    images_like = types.SimpleNamespace(image_shape=(64, 64, 3))
+    trainer = build_trainer(experiment, registry, strategy, images_like, steps)
     rates = []
     for epoch in range(2):
         batches = epoch_dataset(read_tfrecords(folder), epoch=epoch, seed=0, batch_size=batch,

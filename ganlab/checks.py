@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ganlab.contracts import LossInputs, load_images
+from ganlab.contracts import LossInputs, conditioned, load_images
 from ganlab.errors import GanlabError, PluginError
 from ganlab.experiment import Experiment
 from ganlab.registry import Component, Registry
@@ -74,7 +74,7 @@ def blamed_on(role: Role, doing: str) -> Iterator[None]:
 
 def check_experiment(experiment: Experiment, registry: Registry, dataset: Any,
                      generator: Any, discriminator: Any, loss: Any, latent_dim: int,
-                     losses: bool = True) -> None:
+                     losses: bool = True, num_classes: int = 0) -> None:
     """Every contract check, in order; the first broken contract raises.
 
     Args:
@@ -90,6 +90,8 @@ def check_experiment(experiment: Experiment, registry: Registry, dataset: Any,
         losses: Also try the losses (values and gradients). Off where the
             models are replicated: the losses call the networks in training
             mode, and synchronized batch norm must not run outside a step.
+        num_classes: ``K`` of a class-conditional GAN: the discriminator is
+            then tried on ``[images, labels]``.
 
     Raises:
         PluginError: A component broke its contract; the message names the
@@ -103,11 +105,23 @@ def check_experiment(experiment: Experiment, registry: Registry, dataset: Any,
         import tensorflow as tf
 
         real = tf.zeros((SAMPLE_BATCH, *generator.output_shape[1:]), tf.float32)
+    labels = sample_labels(real, num_classes)
     with kept_state(generator, discriminator, loss):
         _, latents = check_generator_output(generator, latent_dim, real, roles["generator"])
-        check_discriminator_output(discriminator, real, roles["discriminator"])
+        check_discriminator_output(conditioned(discriminator, labels), real,
+                                   roles["discriminator"])
         if losses:
-            check_loss_values(loss, generator, discriminator, real, latents, roles["loss"])
+            check_loss_values(loss, generator, discriminator, real, latents, roles["loss"],
+                              labels=labels)
+
+
+def sample_labels(real: Any, num_classes: int) -> Any:
+    """Labels ``0, 1, ...`` (mod ``num_classes``) for a sample batch; ``None`` without classes."""
+    if not num_classes:
+        return None
+    import tensorflow as tf
+
+    return tf.range(int(real.shape[0]), dtype=tf.int32) % num_classes
 
 
 def check_dataset_sample(dataset: Any, role: Role, batch: int = SAMPLE_BATCH) -> Any:
@@ -179,21 +193,25 @@ def check_discriminator_output(discriminator: Any, real: Any, role: Role) -> Non
 
 
 def check_loss_values(loss: Any, generator: Any, discriminator: Any, real: Any, latents: Any,
-                      role: Role, gradients: bool = True) -> None:
-    """Both losses are finite scalars with gradients for the network each one trains."""
+                      role: Role, gradients: bool = True, labels: Any = None) -> None:
+    """Both losses are finite scalars with gradients for the network each one trains.
+
+    ``labels`` go with every image a conditional ``discriminator`` sees.
+    """
     import tensorflow as tf
+
+    critic = conditioned(discriminator, labels)
 
     def d_loss() -> Any:
         fake = generator(latents, training=True)
-        inputs = LossInputs(real, fake, _logits(discriminator, real), _logits(discriminator, fake),
-                            discriminator, latents)
+        inputs = LossInputs(real, fake, _logits(critic, real), _logits(critic, fake), critic,
+                            latents)
         return loss.discriminator_loss(inputs)
 
     def g_loss() -> Any:
         fake = generator(latents, training=True)
-        real_logits = tf.stop_gradient(_logits(discriminator, real))
-        inputs = LossInputs(real, fake, real_logits, _logits(discriminator, fake),
-                            discriminator, latents)
+        real_logits = tf.stop_gradient(_logits(critic, real))
+        inputs = LossInputs(real, fake, real_logits, _logits(critic, fake), critic, latents)
         return loss.generator_loss(inputs)
 
     for name, compute, network in (("discriminator_loss", d_loss, discriminator),

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 LATENT_DISTRIBUTIONS = ("normal", "uniform")
+#: Most classes a class-conditional GAN may have (one embedding row each).
+MAX_CLASSES = 100_000
 
 
 @runtime_checkable
@@ -30,6 +32,10 @@ class Dataset(Protocol):
 
     Attributes:
         image_shape: ``(height, width, channels)`` of every image ``load`` yields.
+
+    A dataset whose TFRecords hold a class label per image (``0 .. K-1`` in
+    ``image/class/label``, as MNIST's digits) may also say ``num_classes =
+    K``; only such a dataset trains a class-conditional architecture.
 
     """
 
@@ -55,6 +61,64 @@ class Dataset(Protocol):
         the same on every call (the engine shuffles); ``split=None`` is the
         training split.
         """
+
+
+def class_count(name: str, value: Any) -> int:
+    """``num_classes`` of a component: ``0`` (no classes) or a whole number from 2.
+
+    Raises:
+        TypeError: Not a whole number.
+        ValueError: 1, negative, or above :data:`MAX_CLASSES`.
+
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a whole number (0 for none), got {value!r}")
+    if value != 0 and not 2 <= value <= MAX_CLASSES:
+        raise ValueError(f"{name} must be 0 (no classes) or from 2 to {MAX_CLASSES}, got {value}")
+    return value
+
+
+def num_classes_of(component: Any) -> int:
+    """A dataset's or architecture's ``num_classes`` (``0`` when it has none).
+
+    Raises:
+        TypeError, ValueError: See :func:`class_count`.
+
+    """
+    return class_count("num_classes", getattr(component, "num_classes", 0) or 0)
+
+
+def latent_class(latents: Any, num_classes: int) -> Any:
+    """The class a conditional generator draws for each latent: its last entries' argmax.
+
+    Works on numpy arrays, tensors and symbolic Keras tensors alike.
+
+    Args:
+        latents: ``(batch, latent_dim)`` latents.
+        num_classes: ``K``: the last ``K`` entries are the class entries.
+
+    Returns:
+        ``(batch,)`` int32 classes in ``0 .. K-1``.
+
+    """
+    import keras
+
+    return keras.ops.cast(keras.ops.argmax(latents[:, -num_classes:], axis=-1), "int32")
+
+
+def conditioned(discriminator: Any, labels: Any) -> Callable[..., Any]:
+    """``discriminator`` as an images-to-logits function, ``labels`` bound when given.
+
+    The losses call the discriminator on images alone (gradient penalties);
+    a conditional one is called as ``discriminator([images, labels])``.
+    """
+    if labels is None:
+        return discriminator
+
+    def on_images(images: Any, training: bool = False) -> Any:
+        return discriminator([images, labels], training=training)
+
+    return on_images
 
 
 def describe_dataset(dataset: Any) -> str:
@@ -106,6 +170,15 @@ class Architecture(Protocol):
         latent_dim: Length of the generator's latent input.
         latent_distribution: ``"normal"`` (N(0, 1)) or ``"uniform"`` (U(-1, 1)),
             the prior the engine samples latents from.
+
+    A class-conditional architecture also has ``num_classes = K`` (``0`` or
+    absent: unconditional). Its generator draws the class that the argmax of
+    the latent's last ``K`` entries names (:func:`latent_class`; under either
+    prior every class is equally likely), so a latent alone still says what
+    to draw and every tool that feeds latents keeps working. Its
+    discriminator maps ``[images, labels]`` (``labels``: ``(batch,)`` int32)
+    to logits; the engine gives it the dataset's labels for real images and
+    :func:`latent_class` of the latents for generated ones.
 
     """
 

@@ -134,17 +134,20 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
     from ganlab.checks import check_experiment  # TensorFlow loads only here
     from ganlab.engine.build import build_models
 
-    generator, discriminator, latent_dim, distribution = build_models(
-        experiment, loaded.registry, tuple(dataset.image_shape))
+    networks = build_models(experiment, loaded.registry, dataset)
+    generator, discriminator = networks.generator, networks.discriminator
     loss = build_loss(experiment, loaded.registry)  # factories run too: their errors show now
     build_callbacks(experiment, loaded.registry)
     build_metrics(experiment, loaded.registry)
     check_experiment(experiment, loaded.registry, dataset if dataset.is_prepared() else None,
-                     generator, discriminator, loss, latent_dim)
+                     generator, discriminator, loss, networks.latent_dim,
+                     num_classes=networks.num_classes)
     click.echo(f"{experiment.path}: OK")
     click.echo(f"  data: {data}")
-    click.echo(f"  images: {tuple(dataset.image_shape)}; latent: {latent_dim} "
-               f"({distribution}); generator {generator.count_params():,} params, "
+    classes = f", {networks.num_classes} classes" if networks.num_classes else ""
+    click.echo(f"  images: {tuple(dataset.image_shape)}; latent: {networks.latent_dim} "
+               f"({networks.latent_distribution}{classes}); "
+               f"generator {generator.count_params():,} params, "
                f"discriminator {discriminator.count_params():,} params")
     checked = "dataset sample, " if dataset.is_prepared() else ""
     click.echo(f"  contracts: {checked}generator and discriminator outputs, losses and their "

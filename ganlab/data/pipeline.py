@@ -44,16 +44,23 @@ def ensure_prepared(dataset: Any, echo: Callable[[str], None]) -> None:
          + (f"; skipped {len(report.skipped)} unreadable files" if report.skipped else "") + ".")
 
 
-def training_images(dataset: Any, *, fixed_order: bool, cache: bool | None) -> Any:
+def training_images(dataset: Any, *, fixed_order: bool, cache: bool | None,
+                    labelled: bool = False) -> Any:
     """The unbatched training images, cached in memory when asked (or, unset, when small).
 
     Args:
         dataset: The experiment's dataset.
         fixed_order: Read the records in a fixed order.
         cache: ``train.cache``; ``None`` caches below :data:`AUTO_CACHE_BYTES`.
+        labelled: Yield ``(image, label)`` pairs (int32 class labels from the
+            TFRecords, for a class-conditional GAN) instead of bare images.
 
     """
-    images = load_images(dataset, fixed_order=fixed_order)
+    if labelled:
+        records = dataset.load(with_metadata=True, deterministic=fixed_order)
+        images = records.map(lambda record: (record["image"], tf.cast(record["label"], tf.int32)))
+    else:
+        images = load_images(dataset, fixed_order=fixed_order)
     if cache is None:
         height, width, channels = dataset.image_shape
         cache = dataset.num_examples() * height * width * channels * 4 <= AUTO_CACHE_BYTES

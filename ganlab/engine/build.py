@@ -15,7 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from ganlab.components import build_architectures, build_dataset, build_loss, build_networks
-from ganlab.contracts import dataset_location
+from ganlab.contracts import dataset_location, num_classes_of
+from ganlab.data import TFRecordImageDataset
 from ganlab.data.pipeline import ensure_prepared, worker_shares
 from ganlab.engine.checkpoint import CheckpointStore
 from ganlab.engine.checkpointer import Checkpointer
@@ -72,32 +73,78 @@ def make_optimizer(adam: AdamSettings, schedule: ScheduleSettings | None,
     return optimizer
 
 
-def build_models(experiment: Experiment, registry: Registry, image_shape: tuple[int, int, int],
-                 ) -> tuple[keras.Model, keras.Model, int, str]:
-    """Generator, discriminator, latent size and prior; shapes checked."""
+@dataclass(frozen=True)
+class Networks:
+    """The built generator and discriminator, with their latent prior and classes."""
+
+    generator: keras.Model
+    discriminator: keras.Model
+    latent_dim: int
+    latent_distribution: str
+    num_classes: int = 0
+
+
+def build_models(experiment: Experiment, registry: Registry, dataset: Any) -> Networks:
+    """Generator, discriminator, latent size, prior and classes; shapes and classes checked."""
+    image_shape = tuple(dataset.image_shape)
     g_arch, d_arch = build_architectures(experiment, registry, image_shape)
+    num_classes = architecture_classes(experiment, g_arch, d_arch, dataset)
     generator, discriminator = build_networks(experiment, registry, g_arch, d_arch)
-    latent_dim = int(g_arch.latent_dim)
-    distribution = check_distribution(g_arch.latent_distribution)
     produced = tuple(generator.output_shape[1:])
-    if produced != tuple(image_shape):
+    if produced != image_shape:
         name = experiment.settings.generator_block.name
         provider = registry.resolve("architecture", name).provider
         raise ConfigError(
             f"The generator of '{name}' from {provider} "
             "produces images of "
-            f"shape {produced} but the dataset's images are {tuple(image_shape)}: set the "
+            f"shape {produced} but the dataset's images are {image_shape}: set the "
             "architecture's params to match the dataset (image size and channels).")
-    return generator, discriminator, latent_dim, distribution
+    return Networks(generator, discriminator, int(g_arch.latent_dim),
+                    check_distribution(g_arch.latent_distribution), num_classes)
 
 
-def build_trainer(experiment: Experiment, registry: Registry, strategy: Any,
-                  image_shape: tuple[int, int, int], steps_per_epoch: int) -> GANTrainer:
+def architecture_classes(experiment: Experiment, g_arch: Any, d_arch: Any, dataset: Any) -> int:
+    """The class count of a conditional GAN (``0``: unconditional), checked against the data.
+
+    Raises:
+        ConfigError: The generator and discriminator disagree, or the dataset
+            has no class labels or another number of classes.
+
+    """
+    settings = experiment.settings
+    try:
+        g_classes, d_classes = num_classes_of(g_arch), num_classes_of(d_arch)
+        data_classes = num_classes_of(dataset)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"A component's num_classes is not valid: {exc}.") from None
+    if g_classes != d_classes:
+        raise ConfigError(
+            f"The generator ('{settings.generator_block.name}') is conditioned on {g_classes} "
+            f"classes but the discriminator ('{settings.discriminator_block.name}') on "
+            f"{d_classes}: give both the same num_classes (0 for an unconditional GAN).")
+    if g_classes and g_classes != data_classes:
+        has = (f"{data_classes} classes" if data_classes
+               else "no class labels (it does not say num_classes)")
+        raise ConfigError(
+            f"The architecture is class-conditional with num_classes {g_classes}, but the "
+            f"dataset '{settings.dataset.name}' has {has}. Set the architecture's "
+            f"num_classes to {data_classes}" + ("." if data_classes else
+                                                  ", that is train it unconditionally."))
+    if g_classes and not isinstance(dataset, TFRecordImageDataset):
+        raise ConfigError(
+            f"The architecture is class-conditional, but the dataset "
+            f"'{settings.dataset.name}' is not stored as TFRecords, where ganlab reads the "
+            "labels from: set the architecture's num_classes to 0.")
+    return g_classes
+
+
+def build_trainer(experiment: Experiment, registry: Registry, strategy: Any, dataset: Any,
+                  steps_per_epoch: int) -> GANTrainer:
     """Models, optimizers (built, so their state exists for checkpoints) and the trainer."""
     train, optimizers = experiment.settings.train, experiment.settings.optimizers
     with strategy.scope():
-        generator, discriminator, latent_dim, distribution = build_models(
-            experiment, registry, image_shape)
+        networks = build_models(experiment, registry, dataset)
+        generator, discriminator = networks.generator, networks.discriminator
         g_steps_per_epoch = max(steps_per_epoch // train.d_steps, 1)
         g_opt = make_optimizer(optimizers.generator, optimizers.schedule, g_steps_per_epoch,
                                train.precision)
@@ -107,9 +154,11 @@ def build_trainer(experiment: Experiment, registry: Registry, strategy: Any,
         d_opt.build(discriminator.trainable_variables)
         gan = GAN(generator, discriminator)
     return GANTrainer(strategy, gan, build_loss(experiment, registry), g_opt, d_opt,
-                      latent_dim=latent_dim, latent_distribution=distribution,
+                      latent_dim=networks.latent_dim,
+                      latent_distribution=networks.latent_distribution,
                       seed=experiment.settings.seed, jit_compile=train.jit_compile,
-                      d_steps=train.d_steps, augment=train.augment)
+                      d_steps=train.d_steps, augment=train.augment,
+                      num_classes=networks.num_classes)
 
 
 # -- TensorFlow, the cluster, the data ------------------------------------------------------------
@@ -182,8 +231,7 @@ def build_session(experiment: Experiment, registry: Registry, echo: Echo,
     images, file_sharded = images_per_epoch(dataset, cluster, echo)
     steps_per_epoch, global_batch = steps_and_batch(settings.train, images,
                                                     strategy.num_replicas_in_sync)
-    trainer = build_trainer(experiment, registry, strategy, tuple(dataset.image_shape),
-                            steps_per_epoch)
+    trainer = build_trainer(experiment, registry, strategy, dataset, steps_per_epoch)
     run_dir = RunDirectory(experiment.run_dir())
     store = CheckpointStore(run_dir.checkpoints, settings.checkpoint.keep_last,
                             settings.checkpoint.keep_every_n_epochs)

