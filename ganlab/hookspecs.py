@@ -51,7 +51,9 @@ def register_datasets(register: Register) -> None:
     as TFRecords subclass :class:`ganlab.data.TFRecordImageDataset` and only
     say how to list and decode their raw files; synthetic or in-memory
     datasets subclass :class:`ganlab.data.InMemoryDataset` (no files:
-    ``source`` is ``None``).
+    ``source`` is ``None``). A TFRecord dataset whose records carry class
+    labels ``0 .. K-1`` says ``num_classes = K``, which conditional
+    architectures need.
     """
 
 
@@ -67,7 +69,11 @@ def register_architectures(register: Register) -> None:
     [-1, 1], and ``build_discriminator()`` returning a ``keras.Model`` mapping
     images to ``(batch, 1)`` logits. The builders are called inside the
     distribution strategy's scope. An experiment may take the generator from
-    one architecture and the discriminator from another.
+    one architecture and the discriminator from another. A class-conditional
+    architecture also has ``num_classes`` ``K``: its generator reads the
+    class from the argmax of the latent's last ``K`` entries and its
+    discriminator maps ``[images, labels]`` to logits (see
+    :class:`ganlab.contracts.Architecture`).
     """
 
 

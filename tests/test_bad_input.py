@@ -132,6 +132,14 @@ def cut(name: str, keep: int) -> Callable[[Path], None]:
     return damage
 
 
+def labels_not_digits(folder: Path) -> None:
+    """A test label of 12: MNIST's labels are digits (and conditional GANs train on them)."""
+    path = folder / "t10k-labels-idx1-ubyte"
+    data = bytearray(path.read_bytes())
+    data[8 + 2] = 12
+    path.write_bytes(bytes(data))
+
+
 def swap_magic(folder: Path) -> None:
     path = folder / "train-images-idx3-ubyte"
     data = bytearray(path.read_bytes())
@@ -468,6 +476,10 @@ CASES = [
     Case("idx-truncated-header", mnist_prepare(
         lambda tmp: mnist_idx(tmp, cut("t10k-labels-idx1-ubyte", 6))), 4,
          ("t10k-labels-idx1-ubyte is too short",)),
+    Case("idx-labels-not-digits", mnist_prepare(
+        lambda tmp: mnist_idx(tmp, labels_not_digits)), 4,
+         ("{tmp}/mnist/t10k-labels-idx1-ubyte: 1 of 4 labels are not digits 0-9 (the first is 12, "
+          "at index 2)",)),
     Case("idx-bad-gzip", mnist_prepare(lambda tmp: mnist_idx(tmp, gzip_garbage)), 4,
          ("train-images-idx3-ubyte.gz", "damaged or not gzip data")),
     Case("npz-object-arrays", mnist_prepare(npz_with_objects), 4,

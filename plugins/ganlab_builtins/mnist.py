@@ -254,13 +254,16 @@ class MNIST(TFRecordImageDataset):
             if self.kind == EMBEDDED:
                 self._arrays[split] = (*split_embedded(*read_embedded(where), split),
                                        f"{where.name}:{split}")
+                labels_source = str(where)
             elif self.kind == "npz":
                 self._arrays[split] = (*read_npz(where, *NPZ_KEYS[split]),
                                        f"{where.name}:{NPZ_KEYS[split][0]}")
+                labels_source = f"{where}:{NPZ_KEYS[split][1]}"
             else:
                 images, labels = read_idx_pair(*where, image_shape=self.source_shape)
                 self._arrays[split] = (images, labels, where[0].name)
-            check_digit_labels(self._arrays[split][1], self._arrays[split][2])
+                labels_source = str(where[1])
+            check_digit_labels(self._arrays[split][1], labels_source)
         return self._arrays[split]
 
 
@@ -434,8 +437,8 @@ def check_digit_labels(labels: np.ndarray, where: str) -> None:
     """
     bad = np.flatnonzero((labels < 0) | (labels >= MNIST.num_classes))
     if bad.size:
-        raise DataError(f"{where}: {bad.size} labels are not digits 0-9 (the first is "
-                        f"{int(labels[bad[0]])}, at index {int(bad[0])}); MNIST labels "
+        raise DataError(f"{where}: {bad.size} of {labels.size} labels are not digits 0-9 (the "
+                        f"first is {int(labels[bad[0]])}, at index {int(bad[0])}); MNIST labels "
                         "name the digit. Check that the labels file belongs to these images.")
 
 
