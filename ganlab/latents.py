@@ -38,6 +38,32 @@ def sample_latents(count: int, latent_dim: int, distribution: str, seed: int) ->
     return values.astype(np.float32)
 
 
+def with_class(latents: np.ndarray, num_classes: int, label: int) -> np.ndarray:
+    """``latents`` made to name class ``label`` for a class-conditional generator.
+
+    A conditional generator draws the class that the argmax of a latent's
+    last ``num_classes`` entries names. Each latent's largest class entry is
+    swapped with entry ``label``: a permutation, so the entries keep the
+    prior's distribution and z is untouched.
+
+    Raises:
+        ValueError: ``num_classes`` is 0 (an unconditional generator) or
+            ``label`` is not in ``0 .. num_classes - 1``.
+
+    """
+    if num_classes < 2:
+        raise ValueError("the generator is not class-conditional (num_classes is 0)")
+    if not 0 <= label < num_classes:
+        raise ValueError(f"class {label} is not one of the generator's classes "
+                         f"0-{num_classes - 1}")
+    chosen = np.array(latents, dtype=np.float32, copy=True)
+    entries = chosen[:, -num_classes:]  # a view: swapping in it edits `chosen`
+    rows = np.arange(len(entries))
+    largest = entries.argmax(axis=1)
+    entries[rows, largest], entries[rows, label] = entries[rows, label], entries[rows, largest]
+    return chosen
+
+
 def lerp(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:
     """``steps`` points on the straight line from ``start`` to ``end`` (both included)."""
     weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]

@@ -36,6 +36,8 @@ class RunInfo:
         image_shape: ``(h, w, c)`` of the generated images.
         latent_bank: The fixed, numbered latents (``(n, latent_dim)`` float32).
         seed: The experiment's seed.
+        num_classes: Classes of a class-conditional generator (the latent's
+            last entries name one); ``0`` when it is unconditional.
 
     """
 
@@ -45,6 +47,7 @@ class RunInfo:
     image_shape: tuple[int, int, int]
     latent_bank: np.ndarray
     seed: int = 0
+    num_classes: int = 0
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,9 @@ def read_run_info(run_dir: str | Path) -> RunInfo:
                    latent_distribution=str(metadata["latent_distribution"]),
                    image_shape=tuple(int(v) for v in metadata["image_shape"]),
                    latent_bank=bank.astype(np.float32),
-                   seed=int((directory.read_config() or {}).get("seed", 0)))
+                   seed=int((directory.read_config() or {}).get("seed", 0)),
+                   # Runs of ganlab before class-conditional GANs did not record it.
+                   num_classes=int(metadata.get("num_classes", 0)))
 
 
 def available_epochs(run_dir: str | Path) -> list[int]:

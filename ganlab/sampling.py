@@ -11,7 +11,7 @@ from PIL import Image
 
 from ganlab.errors import RunDirectoryError
 from ganlab.images import label_cells, save_png, tile, to_pil
-from ganlab.latents import sample_latents
+from ganlab.latents import sample_latents, with_class
 
 
 def generate(generator: Any, latents: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -41,7 +41,8 @@ def choose_latents(bank: np.ndarray, num: int, seed: int | None, latent_dim: int
 
 
 def draw_grid(run_dir: Path, *, num: int, out: Path, seed: int | None = None,
-              rows: int | None = None, numbered: bool = False, epoch: int | None = None) -> Path:
+              rows: int | None = None, numbered: bool = False, epoch: int | None = None,
+              label: int | None = None) -> Path:
     """Write a grid of ``num`` generated images to ``out``.
 
     Args:
@@ -53,12 +54,23 @@ def draw_grid(run_dir: Path, *, num: int, out: Path, seed: int | None = None,
         numbered: Label each cell with its exemplar name (bank index or ``sN``).
         epoch: Use the checkpoint at the end of this epoch instead of the
             exported generator (works while a run is still training).
+        label: Draw every cell as this class (a class-conditional run only):
+            the same latents, their class entries set to it.
+
+    Raises:
+        RunDirectoryError: ``label`` is given for an unconditional run, or is
+            not one of its classes.
     """
     from ganlab.restore import load_generator, read_run_info
 
     info = read_run_info(run_dir)
     latents, labels = choose_latents(info.latent_bank, num, seed, info.latent_dim,
                                      info.latent_distribution)
+    if label is not None:
+        try:
+            latents = with_class(latents, info.num_classes, label)
+        except ValueError as exc:
+            raise RunDirectoryError(f"Cannot draw class {label} from {run_dir}: {exc}.") from None
     generator = load_generator(run_dir, checkpoint=epoch)
     images = generate(generator, latents)
     rows = rows or max(1, int(math.floor(math.sqrt(num))))

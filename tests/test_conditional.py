@@ -5,6 +5,7 @@ exports its generator and resumes bit-identically after a kill."""
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ganlab.data.pipeline import training_images
 from ganlab.engine.build import architecture_classes
 from ganlab.errors import ConfigError
 from ganlab.experiment import experiment_from_data
+from ganlab.latents import with_class
 
 CLASSES = 10
 
@@ -46,6 +48,19 @@ def test_latent_class_is_the_argmax_of_the_class_entries_and_uniform() -> None:
     np.testing.assert_array_equal(np.asarray(latent_class(tf.constant(latents), 4)), classes)
     counts = np.bincount(classes, minlength=4)
     assert counts.min() > 900 and counts.max() < 1100  # each class 1/4 under the prior
+
+
+def test_with_class_makes_latents_name_a_class_by_swapping_two_class_entries() -> None:
+    latents = np.random.default_rng(3).standard_normal((500, 8 + CLASSES)).astype(np.float32)
+    sevens = with_class(latents, CLASSES, 7)
+    assert (np.asarray(latent_class(sevens, CLASSES)) == 7).all()
+    np.testing.assert_array_equal(sevens[:, :8], latents[:, :8])  # z untouched
+    np.testing.assert_array_equal(np.sort(sevens[:, 8:], axis=1), np.sort(latents[:, 8:], axis=1))
+    assert (latents[:, -CLASSES:].argmax(axis=1) != 7).any()  # the input is left as it was
+    with pytest.raises(ValueError, match="not class-conditional"):
+        with_class(latents, 0, 1)
+    with pytest.raises(ValueError, match="class 10 is not one of the generator's classes 0-9"):
+        with_class(latents, CLASSES, 10)
 
 
 @pytest.mark.parametrize("value, error", [(1, ValueError), (-3, ValueError), (2.0, TypeError),
@@ -151,3 +166,12 @@ def test_a_conditional_run_trains_exports_and_resumes_bit_identically(tmp_path: 
     bank = np.load(runs["whole"][1] / "latents.npy")
     assert generator.input_shape == (None, 16 + CLASSES) and bank.shape[1] == 16 + CLASSES
     assert generator(bank, training=False).shape == (len(bank), 32, 32, 1)
+    assert json.loads((runs["whole"][1] / "run.json").read_text())["num_classes"] == CLASSES
+    grid = tmp_path / "threes.png"
+    drawn = run_subprocess("sample", str(runs["whole"][1]), "--class", "3", "--num", "4",
+                           "--out", str(grid))
+    assert drawn.returncode == 0 and grid.is_file(), output(drawn)
+    refused = run_subprocess("sample", str(runs["whole"][1]), "--class", "12", "--num", "4",
+                             "--out", str(tmp_path / "none.png"))
+    assert refused.returncode != 0 and "Traceback" not in output(refused)
+    assert "class 12 is not one of the generator's classes 0-9" in output(refused)

@@ -167,13 +167,15 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
               help="Label each cell with its exemplar name (bank index, or sN for seed N).")
 @click.option("--epoch", type=click.IntRange(1), default=None,
               help="Use the checkpoint of this epoch instead of the exported generator.")
+@click.option("--class", "label", type=click.IntRange(0), default=None,
+              help="Class-conditional runs: draw every image as this class (e.g. a digit).")
 def sample(run_dir: str, num: int, out: str, seed: int | None, rows: int | None,
-           numbered: bool, epoch: int | None) -> None:
+           numbered: bool, epoch: int | None, label: int | None) -> None:
     """Draw a grid of NUM images from RUN_DIR's generator."""
     from ganlab.sampling import draw_grid  # TensorFlow loads only here
 
     path = draw_grid(Path(run_dir), num=num, out=Path(out), seed=seed, rows=rows,
-                     numbered=numbered, epoch=epoch)
+                     numbered=numbered, epoch=epoch, label=label)
     click.echo(f"Wrote {num} samples to {path}")
 
 

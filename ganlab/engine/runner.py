@@ -328,6 +328,7 @@ def write_run_files(session: Session, provenance: dict[str, Any],
         ganlab_version=__version__, name=experiment.name,
         latent_dim=session.trainer.latent_dim,
         latent_distribution=session.trainer.latent_distribution,
+        num_classes=session.trainer.num_classes,
         image_shape=list(session.dataset.image_shape), status="running",
         # Relative local plugin paths in the config are relative to this folder.
         experiment_dir=str(experiment.base_dir.resolve()),
