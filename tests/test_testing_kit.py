@@ -50,6 +50,9 @@ def test_checkers_pass_good_components(tmp_path: Path) -> None:
     generator, discriminator = check_architecture("dcgan", image_shape=(32, 32, 1),
                                                   latent_dim=8, base_filters=4)
     assert generator.output_shape == (None, 32, 32, 1)
+    _, conditional = check_architecture("dcgan", image_shape=(32, 32, 1), latent_dim=8,
+                                        base_filters=4, num_classes=10)
+    assert len(conditional.inputs) == 2  # tried on [images, labels]
     check_loss("bce")
     check_loss("wasserstein_gp")
     check_callback("sample_grid", run_dir=tmp_path, rows=2)

@@ -22,8 +22,9 @@ from ganlab.checks import (
     check_generator_output,
     check_loss_values,
     kept_state,
+    sample_labels,
 )
-from ganlab.contracts import RunContext
+from ganlab.contracts import RunContext, conditioned, num_classes_of
 from ganlab.errors import PluginError
 from ganlab.registry import Component, Registry
 
@@ -94,13 +95,18 @@ def check_architecture(architecture: Any, *, image_shape: tuple[int, int, int] =
     if built.latent_distribution not in ("normal", "uniform"):
         raise PluginError(f"The {role}: latent_distribution is {built.latent_distribution!r}; "
                           "it must be 'normal' or 'uniform'.")
+    try:
+        num_classes = num_classes_of(built)
+    except (TypeError, ValueError) as exc:
+        raise PluginError(f"The {role}: {exc}.") from None
     generator = built.build_generator()
     discriminator = built.build_discriminator()
     real = tf.zeros((BATCH, *image_shape), tf.float32)
+    critic = conditioned(discriminator, sample_labels(real, num_classes))
     with kept_state(generator, discriminator):
         check_generator_output(generator, int(built.latent_dim), real,
                                Role("generator of the architecture", role.component))
-        check_discriminator_output(discriminator, real,
+        check_discriminator_output(critic, real,
                                    Role("discriminator of the architecture", role.component))
     return generator, discriminator
 
