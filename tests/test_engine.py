@@ -129,12 +129,14 @@ def test_validate_checks_without_training(finished_run: tuple[Path, Path, object
     assert "32" in bad.output  # DCGAN says which sizes it supports
 
 
-def test_mirrored_strategy_over_two_cpu_devices(tmp_path: Path) -> None:
-    """The same training path under MirroredStrategy, two logical CPUs, in a fresh process."""
+@pytest.mark.parametrize("num_classes", [0, 10], ids=["unconditional", "conditional"])
+def test_mirrored_strategy_over_two_cpu_devices(tmp_path: Path, num_classes: int) -> None:
+    """The same training path under MirroredStrategy, two logical CPUs, in a fresh process;
+    a class-conditional GAN's (images, labels) batches are split between the replicas too."""
     config = tiny_experiment(tmp_path)
     config["train"].update({"strategy": "mirrored", "devices": ["/cpu:0", "/cpu:1"],
                             "epochs": 1})
-    config["architecture"]["params"]["synchronized_bn"] = True
+    config["architecture"]["params"].update(synchronized_bn=True, num_classes=num_classes)
     path = write_experiment(tmp_path / "mirrored.yaml", config)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     completed = subprocess.run([sys.executable, "-m", "ganlab", "run", str(path)], cwd=REPO,
