@@ -175,3 +175,14 @@ def test_a_conditional_run_trains_exports_and_resumes_bit_identically(tmp_path: 
                              "--out", str(tmp_path / "none.png"))
     assert refused.returncode != 0 and "Traceback" not in output(refused)
     assert "class 12 is not one of the generator's classes 0-9" in output(refused)
+
+
+def test_a_gradient_penalty_loss_trains_a_conditional_gan(tmp_path: Path) -> None:
+    """WGAN-GP calls the discriminator on images alone: it gets the real labels bound."""
+    config = tiny_experiment(tmp_path, loss={"name": "wasserstein_gp"}, callbacks=[])
+    config["architecture"]["params"].update(num_classes=CLASSES, discriminator_norm="layer")
+    result = run_cli(["run", str(write_experiment(tmp_path / "gp.yaml", config))])
+    assert result.exit_code == 0, result.output
+    history = (Path(config["run_dir"]) / "history.csv").read_text().splitlines()
+    assert len(history) == 1 + config["train"]["epochs"]
+    assert "nan" not in history[-1].lower()
