@@ -23,7 +23,7 @@ from ganlab.engine.checkpointer import Checkpointer
 from ganlab.engine.cluster import Cluster
 from ganlab.engine.strategy import make_strategy
 from ganlab.engine.trainer import GAN, GANTrainer
-from ganlab.errors import ConfigError, DataError
+from ganlab.errors import ConfigError, DataError, PluginError
 from ganlab.experiment import Experiment
 from ganlab.latents import check_distribution
 from ganlab.registry import Registry
@@ -115,21 +115,22 @@ def architecture_classes(experiment: Experiment, g_arch: Any, d_arch: Any, datas
     try:
         g_classes, d_classes = num_classes_of(g_arch), num_classes_of(d_arch)
         data_classes = num_classes_of(dataset)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"A component's num_classes is not valid: {exc}.") from None
+    except (TypeError, ValueError) as exc:  # a plugin's attribute, not the experiment's
+        raise PluginError(f"The experiment's dataset or architecture has an invalid "
+                          f"num_classes attribute: {exc}.") from None
     if g_classes != d_classes:
         raise ConfigError(
             f"The generator ('{settings.generator_block.name}') is conditioned on {g_classes} "
             f"classes but the discriminator ('{settings.discriminator_block.name}') on "
             f"{d_classes}: give both the same num_classes (0 for an unconditional GAN).")
     if g_classes and g_classes != data_classes:
-        has = (f"{data_classes} classes" if data_classes
-               else "no class labels (it does not say num_classes)")
+        remedy = (f"has {data_classes} classes: set the architecture's num_classes to "
+                  f"{data_classes}." if data_classes else
+                  "has no class labels (it does not say num_classes): train it "
+                  "unconditionally (num_classes: 0), or on a dataset with class labels.")
         raise ConfigError(
             f"The architecture is class-conditional with num_classes {g_classes}, but the "
-            f"dataset '{settings.dataset.name}' has {has}. Set the architecture's "
-            f"num_classes to {data_classes}" + ("." if data_classes else
-                                                  ", that is train it unconditionally."))
+            f"dataset '{settings.dataset.name}' {remedy}")
     if g_classes and not isinstance(dataset, TFRecordImageDataset):
         raise ConfigError(
             f"The architecture is class-conditional, but the dataset "

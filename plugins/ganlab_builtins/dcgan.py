@@ -223,7 +223,7 @@ class DCGAN:
         return keras.layers.Concatenate(name="class_code")([latents[:, :self.noise_dim], code])
 
     def build_discriminator(self) -> keras.Model:
-        """The discriminator: ``(batch, h, w, c)`` images → ``(batch, 1)`` float32 logits."""
+        """The discriminator: images (with labels, if conditional) → ``(batch, 1)`` logits."""
         import keras
 
         resolutions = hidden_resolutions(self.image_size)[::-1]  # S/2 down to 4
