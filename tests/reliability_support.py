@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -124,6 +125,31 @@ def differing_arrays(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> list
         if a[key].dtype != b[key].dtype or a[key].tobytes() != b[key].tobytes():
             different.append(key)
     return different
+
+
+def resumed_run_matches(whole: tuple[str, Path], killed: tuple[str, Path],
+                        fault: str) -> dict[str, np.ndarray]:
+    """Train ``whole`` through, and ``killed`` killed at ``fault`` then resumed: same state.
+
+    Args:
+        whole: ``(experiment file, run dir)`` of the uninterrupted run.
+        killed: ``(experiment file, run dir)`` of the same experiment, killed and resumed.
+        fault: Where the kill happens (``GANLAB_FAULT``, e.g. ``"step:4"``).
+
+    Returns:
+        The uninterrupted run's final state.
+
+    """
+    finished = run_cli("run", whole[0])
+    assert finished.returncode == 0, output(finished)
+    stopped = run_cli("run", killed[0], fault=fault)
+    assert stopped.returncode == -signal.SIGKILL, output(stopped)
+    resumed = run_cli("run", killed[0])
+    assert resumed.returncode == 0, output(resumed)
+    assert "Resuming from" in resumed.stdout
+    state = final_state(whole[1])
+    assert not differing_arrays(final_state(killed[1]), state)
+    return state
 
 
 def flat(text: str) -> str:

@@ -3,7 +3,6 @@ flow through it, and that a run with it still resumes bit-identically after a ki
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from reliability_support import (
     final_state,
     output,
     prepare_tiny_data,
+    resumed_run_matches,
     run_cli,
     tiny_config,
     tiny_experiment_file,
@@ -90,16 +90,9 @@ def test_a_run_with_augmentation_killed_and_resumed_is_bit_identical(tmp_path: P
     augment = {"augment": ["color", "translation", "cutout"]}
     runs = {name: tiny_experiment_file(tmp_path, name, train=augment)
             for name in ("whole", "killed")}
-    whole = run_cli("run", runs["whole"][0])
-    assert whole.returncode == 0, output(whole)
-    killed = run_cli("run", runs["killed"][0], fault="step:13")
-    assert killed.returncode == -signal.SIGKILL, output(killed)
-    resumed = run_cli("run", runs["killed"][0])
-    assert resumed.returncode == 0, output(resumed)
-    assert "Resuming from" in resumed.stdout
-    assert not differing_arrays(final_state(runs["killed"][1]), final_state(runs["whole"][1]))
+    augmented = resumed_run_matches(runs["whole"], runs["killed"], fault="step:13")
     plain_path, plain_dir = tiny_experiment_file(tmp_path, "plain")
     run = run_cli("run", plain_path)
     assert run.returncode == 0, output(run)
     # Augmentation changed what was learned (it is not silently ignored).
-    assert differing_arrays(final_state(plain_dir), final_state(runs["whole"][1]))
+    assert differing_arrays(final_state(plain_dir), augmented)

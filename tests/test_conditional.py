@@ -6,7 +6,6 @@ exports its generator and resumes bit-identically after a kill."""
 from __future__ import annotations
 
 import json
-import signal
 from pathlib import Path
 
 import keras
@@ -16,7 +15,7 @@ import tensorflow as tf
 from conftest import run_cli, shared_mnist_tfrecords, tiny_experiment, write_experiment
 from ganlab_builtins.dcgan import DCGAN
 from ganlab_builtins.mnist import MNIST
-from reliability_support import differing_arrays, final_state, output
+from reliability_support import output, resumed_run_matches
 from reliability_support import run_cli as run_subprocess
 
 from ganlab.contracts import class_count, latent_class
@@ -150,15 +149,7 @@ def test_a_conditional_run_trains_exports_and_resumes_bit_identically(tmp_path: 
         config["train"]["deterministic"] = True
         runs[name] = (str(write_experiment(tmp_path / f"{name}.yaml", config)),
                       Path(config["run_dir"]))
-    whole = run_subprocess("run", runs["whole"][0])
-    assert whole.returncode == 0, output(whole)
-    killed = run_subprocess("run", runs["killed"][0], fault="step:4")
-    assert killed.returncode == -signal.SIGKILL, output(killed)
-    resumed = run_subprocess("run", runs["killed"][0])
-    assert resumed.returncode == 0, output(resumed)
-    assert "Resuming from" in resumed.stdout
-    state = final_state(runs["whole"][1])
-    assert not differing_arrays(final_state(runs["killed"][1]), state)
+    state = resumed_run_matches(runs["whole"], runs["killed"], fault="step:4")
     # The projection's class embedding (10 x 16 channels x 4 x 4) is part of D's state.
     assert any(array.shape == (CLASSES, 256) for key, array in state.items()
                if key.startswith("discriminator/"))
