@@ -73,9 +73,15 @@ def class_count(name: str, value: Any) -> int:
     """
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be a whole number (0 for none), got {value!r}")
-    if value != 0 and not 2 <= value <= MAX_CLASSES:
+    if not is_class_count(value):
         raise ValueError(f"{name} must be 0 (no classes) or from 2 to {MAX_CLASSES}, got {value}")
     return value
+
+
+def is_class_count(value: Any) -> bool:
+    """Whether ``value`` is a valid ``num_classes``: 0, or a whole number from 2 to the most."""
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and (value == 0 or 2 <= value <= MAX_CLASSES))
 
 
 def num_classes_of(component: Any) -> int:

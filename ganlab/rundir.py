@@ -28,7 +28,7 @@ except ImportError:  # Windows: the lock falls back to the pid check
     fcntl = None  # type: ignore[assignment]
 
 from ganlab.atomic import atomic_write, pid_alive
-from ganlab.contracts import MAX_CLASSES
+from ganlab.contracts import MAX_CLASSES, is_class_count
 from ganlab.errors import ConfigError, RunDirectoryError, describe_os_error
 from ganlab.experiment import RESUMABLE_CHANGES, load_yaml_data, with_defaults
 from ganlab.schema import MAX_LATENT_DIM
@@ -184,7 +184,7 @@ def metadata_problems(data: Mapping[str, Any]) -> list[str]:
         "latent_dim": (lambda v: _whole(v, 1, MAX_LATENT_DIM),
                        f"a whole number from 1 to {MAX_LATENT_DIM}"),
         "latent_distribution": (lambda v: v in ("normal", "uniform"), "'normal' or 'uniform'"),
-        "num_classes": (lambda v: v == 0 or _whole(v, 2, MAX_CLASSES),
+        "num_classes": (is_class_count,
                         f"0 or a whole number from 2 to {MAX_CLASSES}"),
         "image_shape": (lambda v: isinstance(v, list) and len(v) == 3
                         and all(_whole(x, 1, MAX_IMAGE_SIDE) for x in v),
