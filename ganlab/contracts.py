@@ -33,9 +33,19 @@ class Dataset(Protocol):
     Attributes:
         image_shape: ``(height, width, channels)`` of every image ``load`` yields.
 
-    A dataset whose TFRecords hold a class label per image (``0 .. K-1`` in
-    ``image/class/label``, as MNIST's digits) may also say ``num_classes =
-    K``; only such a dataset trains a class-conditional architecture.
+    Classes (all optional; only a dataset with classes trains a
+    class-conditional architecture or a single-label domain classifier):
+
+    - ``num_classes = K``: every image has a class label ``0 .. K-1``.
+    - ``class_names``: ``K`` distinct names, label ``k`` is ``class_names[k]``
+      (``"0" .. "K-1"`` when absent). They are written into the TFRecord
+      manifest and spoken by the classifier, label queries, ``ganlab sample
+      --class NAME`` and the run's ``run.json``. See :func:`class_names_of`.
+    - ``load(split, with_labels=True)`` yields ``(image, label)`` pairs
+      (``label``: int32 scalar). :class:`ganlab.data.TFRecordImageDataset`
+      (labels from ``image/class/label``) and
+      :class:`ganlab.data.InMemoryDataset` (labels from ``labels(split)``)
+      implement it.
 
     """
 
@@ -92,6 +102,117 @@ def num_classes_of(component: Any) -> int:
 
     """
     return class_count("num_classes", getattr(component, "num_classes", 0) or 0)
+
+
+#: Longest class name accepted, in characters.
+MAX_CLASS_NAME = 200
+
+
+def default_class_names(num_classes: int) -> list[str]:
+    """``"0" .. "K-1"``: the names of classes nobody named."""
+    return [str(index) for index in range(num_classes)]
+
+
+def check_class_names(names: Any, num_classes: int) -> list[str]:
+    """``names`` as a list of ``num_classes`` distinct, printable, non-empty strings.
+
+    Raises:
+        TypeError: Not a list or tuple of strings.
+        ValueError: Another length, an empty, duplicate, over-long name, or
+            one with control characters.
+
+    """
+    if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple)):
+        raise TypeError(f"class_names must be a list of strings, got {names!r}")
+    if len(names) != num_classes:
+        raise ValueError(f"class_names has {len(names)} names but num_classes is "
+                         f"{num_classes}: give one name per class")
+    for index, name in enumerate(names):
+        if not isinstance(name, str):
+            raise TypeError(f"class_names[{index}] is {name!r}, not a string")
+        if not name.strip() or len(name) > MAX_CLASS_NAME or not name.isprintable():
+            raise ValueError(f"class_names[{index}] is {name!r}: names must be 1 to "
+                             f"{MAX_CLASS_NAME} printable characters, not blank")
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name in seen:
+            raise ValueError(f"class_names[{seen[name]}] and class_names[{index}] are both "
+                             f"{name!r}: class names must be distinct")
+        seen[name] = index
+    return list(names)
+
+
+def class_names_of(component: Any) -> list[str]:
+    """A dataset's class names: its ``class_names``, else ``"0" .. "K-1"`` (``[]``: no classes).
+
+    Raises:
+        TypeError, ValueError: An invalid ``num_classes`` or ``class_names``
+            (see :func:`class_count` and :func:`check_class_names`).
+
+    """
+    count = num_classes_of(component)
+    if not count:
+        return []
+    names = getattr(component, "class_names", None)
+    return default_class_names(count) if names is None else check_class_names(names, count)
+
+
+def class_index(class_names: Any, value: int | str) -> int:
+    """The label of a class given by name or by index (``"cat"``, ``3`` or ``"3"``).
+
+    A name wins over an index: with names ``["1", "0"]``, ``"1"`` is label 0.
+
+    Raises:
+        ValueError: No such class; the message lists the classes (with a
+            did-you-mean for a near name).
+
+    """
+    names = [str(name) for name in class_names]
+    if not names:
+        raise ValueError("it is not class-conditional (it has no classes)")
+    text = str(value).strip()
+    if text in names:
+        return names.index(text)
+    if text.isdigit() and int(text) < len(names):
+        return int(text)
+    import difflib
+
+    close = difflib.get_close_matches(text, names, n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    shown = ", ".join(names[:30]) + (f", ... ({len(names)} in all)" if len(names) > 30 else "")
+    raise ValueError(f"'{text}' is not one of its classes{hint}: give a name or an index "
+                     f"0-{len(names) - 1}; the classes are {shown}")
+
+
+def supports_labels(dataset: Any) -> bool:
+    """Whether ``dataset.load(split, with_labels=True)`` is available."""
+    import inspect
+
+    load = getattr(dataset, "load", None)
+    if not callable(load):
+        return False
+    try:
+        parameters = inspect.signature(load).parameters
+    except (TypeError, ValueError):
+        return False
+    return "with_labels" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
+def load_labelled(dataset: Any, split: str | None = None, *, fixed_order: bool = False) -> Any:
+    """``(image, label)`` pairs of ``split`` (int32 labels), for datasets with classes.
+
+    Args:
+        dataset: A :class:`Dataset` with ``num_classes``.
+        split: The split; the training split when ``None``.
+        fixed_order: As in :func:`load_images`.
+
+    """
+    from ganlab.data import TFRecordImageDataset
+
+    if isinstance(dataset, TFRecordImageDataset):
+        return dataset.load(split, with_labels=True, deterministic=fixed_order)
+    return dataset.load(split, with_labels=True)
 
 
 def latent_class(latents: Any, num_classes: int) -> Any:
@@ -233,6 +354,76 @@ class GANLoss(Protocol):
 
     def generator_loss(self, inputs: LossInputs) -> Any:
         """The generator's loss for one batch."""
+
+
+#: The networks a regularizer may apply to (``Regularizer.applies_to``).
+REGULARIZED_NETWORKS = ("discriminator", "generator")
+#: DiffAugment transformations, by name (``train.augment``, ``RegularizerInputs.augment``).
+AUGMENTATIONS = ("color", "translation", "cutout")
+
+
+@dataclass(frozen=True)
+class RegularizerInputs(LossInputs):
+    """What a regularizer's penalty may use: the step's :class:`LossInputs` and more.
+
+    Built inside the compiled train step, for one replica's batch, in the
+    update of the network the regularizer applies to. ``discriminator`` has
+    the real images' labels bound (a conditional D), so a gradient penalty
+    on real images is ``discriminator(x)`` under a tape; ``real_logits`` and
+    ``fake_logits`` are the step's own, with gradients.
+
+    Attributes:
+        fake_discriminator: The discriminator with the generated images'
+            classes bound (the same as ``discriminator`` when unconditional):
+            for penalties on generated images (R2, consistency).
+        step: Updates of the regularized network done before this one (int64
+            scalar tensor, 0 on the first update), read from its optimizer's
+            checkpointed iteration count.
+        augment: ``augment(images, transforms=None)``: ``images`` through
+            DiffAugment transformations (names from :data:`AUGMENTATIONS`;
+            ``None``: the experiment's ``train.augment``), differentiable, with
+            a new random draw per image from the run's checkpointed generator.
+            It raises :class:`ganlab.ConfigError` when there is no
+            transformation to apply.
+
+    """
+
+    fake_discriminator: Callable[..., Any] | None = None
+    step: Any = 0
+    augment: Callable[..., Any] | None = None
+
+
+@runtime_checkable
+class Regularizer(Protocol):
+    """A penalty added to one network's loss, as returned by a regularizer factory.
+
+    The engine adds ``weight * interval * penalty(inputs)`` to the loss of
+    ``applies_to`` on the updates whose ``step`` is a multiple of
+    ``interval``, and nothing on the others: lazy regularization (Karras et
+    al. 2020, StyleGAN2, section 3.1), exact for any ``steps_per_execution``.
+    The term added is logged as ``reg_<name>`` (0 on the updates it skips), so
+    an epoch's mean is the penalty's average share of the loss.
+
+    Attributes:
+        weight: Multiplies the penalty (e.g. ``gamma / 2`` for R1).
+        interval: Apply it every ``interval`` updates (1: every update).
+        applies_to: ``"discriminator"`` or ``"generator"``.
+
+    A regularizer with state (running means) keeps it in ``tf.Variable`` objects
+    listed by a ``variables`` attribute: the engine creates the regularizer
+    in the distribution strategy's scope, saves those variables in every
+    checkpoint and restores them on resume. Create them with
+    ``aggregation=tf.VariableAggregation.MEAN`` so that replicas' updates are
+    averaged.
+
+    """
+
+    weight: float
+    interval: int
+    applies_to: str
+
+    def penalty(self, inputs: RegularizerInputs) -> Any:
+        """A scalar: the mean over the replica's batch, before ``weight``."""
 
 
 @dataclass

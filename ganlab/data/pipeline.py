@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from ganlab.contracts import dataset_location, describe_dataset, load_images, source_available
+from ganlab.contracts import (
+    dataset_location,
+    describe_dataset,
+    load_images,
+    load_labelled,
+    source_available,
+)
 from ganlab.errors import DataError
 
 #: Cache decoded images in memory below this many bytes when ``train.cache`` is unset.
@@ -52,13 +58,12 @@ def training_images(dataset: Any, *, fixed_order: bool, cache: bool | None,
         dataset: The experiment's dataset.
         fixed_order: Read the records in a fixed order.
         cache: ``train.cache``; ``None`` caches below :data:`AUTO_CACHE_BYTES`.
-        labelled: Yield ``(image, label)`` pairs (int32 class labels from the
-            TFRecords, for a class-conditional GAN) instead of bare images.
+        labelled: Yield ``(image, label)`` pairs (int32 class labels, for a
+            class-conditional GAN) instead of bare images.
 
     """
     if labelled:
-        records = dataset.load(with_metadata=True, deterministic=fixed_order)
-        images = records.map(lambda record: (record["image"], tf.cast(record["label"], tf.int32)))
+        images = load_labelled(dataset, fixed_order=fixed_order)
     else:
         images = load_images(dataset, fixed_order=fixed_order)
     if cache is None:
