@@ -72,6 +72,14 @@ class TFRecordImageDataset(abc.ABC):
     :attr:`image_shape` and :attr:`default_split`. Instances are pickled to
     worker processes during ``prepare``, so keep their state plain.
 
+    A dataset with class labels (``ImageExample.label`` ``0 .. K-1``) says
+    so with :attr:`num_classes` and, optionally, :attr:`class_names`: as
+    class attributes (MNIST: ``num_classes = 10``), or assigned on ``self``
+    in ``__init__`` or in :meth:`plan` (when the classes are found in the
+    source). ``prepare`` writes both into the manifest; without them set,
+    they are read back from the manifest of the finished TFRecords, so a
+    prepared dataset knows its classes when the source is gone.
+
     Args:
         source: Root folder (or file) of the raw data.
         tfrecords: Output folder of the shards and ``dataset.json``.
@@ -123,6 +131,61 @@ class TFRecordImageDataset(abc.ABC):
         """Extra counts for the manifest and report (override to add some)."""
         return {}
 
+    def source_fingerprint(self) -> str | None:
+        """A fingerprint of the raw files' content, recorded in the manifest.
+
+        When it differs from the one recorded, the TFRecords are stale:
+        ``prepare`` refuses to reuse them (``--overwrite`` rewrites them), a
+        run does not train on them, the evaluation cache does not serve
+        their statistics. Override it to cover exactly the files ``plan``
+        reads, with :func:`ganlab.data.source_fingerprint` (a content hash
+        where the files are few). The default covers every file under
+        ``source`` (names, sizes, modification times).
+
+        Returns:
+            The fingerprint, or ``None`` when the source is not there (the
+            TFRecords are then used as they are) or the dataset has none.
+
+        """
+        from ganlab.data.fingerprint import source_fingerprint
+
+        if self.source is None or not self.source.exists():
+            return None
+        return source_fingerprint([self.source], root=self.source)
+
+    # -- classes -----------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        """Classes of the labels (``0``: none): as set, else from the manifest."""
+        if "_num_classes" in self.__dict__:
+            return self.__dict__["_num_classes"]
+        return int(self._stored_classes().get("num_classes") or 0)
+
+    @num_classes.setter
+    def num_classes(self, value: int) -> None:
+        self.__dict__["_num_classes"] = value
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """One name per class: as set, else from the manifest (``None``: ``"0" .. "K-1"``)."""
+        if "_class_names" in self.__dict__:
+            return self.__dict__["_class_names"]
+        return self._stored_classes().get("class_names")
+
+    @class_names.setter
+    def class_names(self, value: Sequence[str] | None) -> None:
+        self.__dict__["_class_names"] = None if value is None else list(value)
+
+    def _stored_classes(self) -> dict[str, Any]:
+        """``num_classes`` and ``class_names`` of the finished TFRecords (``{}``: none)."""
+        from ganlab.errors import DataError
+
+        try:
+            manifest = self.manifest()
+        except DataError:
+            return {}
+        return {key: manifest[key] for key in ("num_classes", "class_names") if key in manifest}
+
     # -- what the core provides --------------------------------------------------
     def is_prepared(self) -> bool:
         """Finished TFRecords with this dataset's fingerprint exist."""
@@ -163,6 +226,7 @@ class TFRecordImageDataset(abc.ABC):
         *,
         with_metadata: bool = False,
         deterministic: bool = False,
+        with_labels: bool = False,
     ) -> Any:
         """An unbatched ``tf.data.Dataset`` of float32 images in [-1, 1].
 
@@ -171,10 +235,16 @@ class TFRecordImageDataset(abc.ABC):
             with_metadata: Yield dicts (``image``, ``label``, ``attributes``,
                 ``filename``, ``partition``) instead of bare images.
             deterministic: Keep record order fixed (for reproducible runs).
+            with_labels: Yield ``(image, label)`` pairs (int32 class labels).
         """
         from ganlab.data.reader import load_split
 
-        return load_split(
-            self, split or self.default_split, with_metadata=with_metadata,
+        records = load_split(
+            self, split or self.default_split, with_metadata=with_metadata or with_labels,
             deterministic=deterministic,
         )
+        if not with_labels:
+            return records
+        import tensorflow as tf
+
+        return records.map(lambda record: (record["image"], tf.cast(record["label"], tf.int32)))

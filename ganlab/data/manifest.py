@@ -155,15 +155,47 @@ def manifest_problems(manifest: dict[str, Any]) -> list[str]:
             problems.append(f"{key} is {manifest[key]!r}, expected a {kind.__name__}")
     if not isinstance(manifest.get("fingerprint"), str):
         problems.append("fingerprint is missing")
+    source = manifest.get("source_fingerprint")
+    if source is not None and not isinstance(source, str):
+        problems.append(f"source_fingerprint is {source!r}, expected a string or null")
     for key in ("total_count", "skipped_count", "attributes_length"):
         if key in manifest:
             problems += _count_problem(manifest[key], key)
+    problems += _class_problems(manifest)
     splits = manifest.get("splits")
     if not isinstance(splits, dict) or not splits:
         return problems + [f"splits is {splits!r}, expected a mapping of split names"]
     for name, info in splits.items():
         problems += _split_problems(name, info)
     return problems
+
+
+def _class_problems(manifest: Mapping[str, Any]) -> list[str]:
+    """``num_classes`` and ``class_names`` checked (manifests without them have no classes)."""
+    from ganlab.contracts import check_class_names, is_class_count
+
+    count = manifest.get("num_classes", 0)
+    if not is_class_count(count):
+        return [f"num_classes is {count!r}, expected 0 or a whole number from 2"]
+    if "class_names" not in manifest:
+        return []
+    try:
+        check_class_names(manifest["class_names"], count)
+    except (TypeError, ValueError) as exc:
+        return [str(exc)]
+    return []
+
+
+def manifest_classes(manifest: Mapping[str, Any]) -> list[str]:
+    """The class names a manifest records: ``class_names``, else ``"0" .. "K-1"``, else ``[]``.
+
+    Manifests written before class names were recorded have neither field.
+    """
+    names = manifest.get("class_names")
+    if isinstance(names, list):
+        return [str(name) for name in names]
+    count = manifest.get("num_classes", 0)
+    return [str(index) for index in range(count)] if isinstance(count, int) else []
 
 
 def _split_problems(name: str, info: Any) -> list[str]:
