@@ -14,6 +14,7 @@ from celeba_fixtures import ATTRIBUTE_NAMES, build_celeba
 from conftest import run_cli, write_experiment
 from ganlab_builtins.classifier import classifier_score, load_domain_classifier
 from ganlab_builtins.classifier.protocol import file_sha256, model_path, protocol_path
+from ganlab_builtins.classifier.training import DEFAULT_SEED
 
 from ganlab.data.manifest import read_manifest
 from ganlab.data.reader import read_tfrecords
@@ -191,13 +192,38 @@ def test_wrong_image_shape_is_refused(trained_mnist) -> None:
         extractor.features(np.zeros((2, 32, 32, 1), np.float32))
 
 
-def test_no_classifier_says_how_to_train_one(tmp_path: Path) -> None:
+def test_a_missing_classifier_is_trained_as_the_command_would(tmp_path: Path, capfd) -> None:
     experiment, tfrecords = mnist_experiment(tmp_path)
     assert run_cli(["prepare", str(experiment)]).exit_code == 0
     registry = load_plugins().registry
-    with pytest.raises(DataError, match="ganlab train-classifier EXPERIMENT.yaml"):
-        registry.create("feature_extractor", "domain", {}, data_dir=str(tfrecords),
-                        image_shape=(SIZE, SIZE, 1))
+    capfd.readouterr()
+    extractor = registry.create("feature_extractor", "domain", {}, data_dir=str(tfrecords),
+                                image_shape=(SIZE, SIZE, 1))
+    assert "No domain classifier for" in capfd.readouterr().err
+    assert extractor.protocol.seed == DEFAULT_SEED and extractor.protocol.accuracy > 0.5
+    trained_by_run = keras.saving.load_model(model_path(tfrecords), compile=False)
+    # Found the next time: not trained again.
+    registry.create("feature_extractor", "domain", {}, data_dir=str(tfrecords),
+                    image_shape=(SIZE, SIZE, 1))
+    assert "No domain classifier" not in capfd.readouterr().err
+    # The command with its defaults trains the very same weights.
+    result = run_cli(["train-classifier", str(experiment), "--quiet", "--overwrite"])
+    assert result.exit_code == 0, result.output
+    by_command = keras.saving.load_model(model_path(tfrecords), compile=False)
+    for a, b in zip(trained_by_run.get_weights(), by_command.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_folder_that_cannot_train_a_classifier_says_why(tmp_path: Path) -> None:
+    experiment, tfrecords = mnist_experiment(tmp_path)
+    assert run_cli(["prepare", str(experiment)]).exit_code == 0
+    manifest = json.loads((tfrecords / "dataset.json").read_text())
+    # The folder's only held-out split is renamed away: nothing to hold out for the accuracy.
+    manifest["splits"]["valid"] = manifest["splits"].pop("test")
+    (tfrecords / "dataset.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match="no 'test' images to test the domain classifier"):
+        load_domain_classifier(tfrecords)
+    assert not protocol_path(tfrecords).exists()
 
 
 def test_celeba_attributes_train_a_multi_label_classifier(tmp_path: Path) -> None:

@@ -20,7 +20,8 @@ import click
               help="Training epochs (default: enough to see about 60,000 images, at most 15).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=None,
-              help="Seed of weights and data order (default: the experiment's seed).")
+              help="Seed of weights and data order (default: 2015, the same for every "
+                   "experiment on the data, as when a run trains it by itself).")
 @click.option("--train-split", default="train", show_default=True,
               help="Split to train on.")
 @click.option("--test-split", default="test", show_default=True,
@@ -46,7 +47,7 @@ def train_classifier_command(state: Any, experiment_file: str, overrides: tuple[
     """
     from ganlab.commands.data import experiment_dataset
 
-    from .training import TrainSettings, train_classifier
+    from .training import DEFAULT_SEED, TrainSettings, train_classifier
 
     experiment, dataset = experiment_dataset(state, experiment_file, overrides)
     if not dataset.is_prepared():
@@ -54,7 +55,7 @@ def train_classifier_command(state: Any, experiment_file: str, overrides: tuple[
         dataset.prepare()
     settings = TrainSettings(train_split=train_split, test_split=test_split, epochs=epochs,
                              batch_size=batch_size,
-                             seed=experiment.config["seed"] if seed is None else seed,
+                             seed=DEFAULT_SEED if seed is None else seed,
                              overwrite=overwrite, verbose=0 if quiet else 2)
     protocol = train_classifier(dataset, settings, report=lambda line: click.echo(line, err=True))
     echo_protocol(protocol, str(dataset.tfrecords))
@@ -62,19 +63,25 @@ def train_classifier_command(state: Any, experiment_file: str, overrides: tuple[
 
 def echo_protocol(protocol: Any, tfrecords: str) -> None:
     """Print the held-out accuracies and where the classifier was saved."""
+    for line in echo_protocol_lines(protocol, tfrecords):
+        click.echo(line)
+
+
+def echo_protocol_lines(protocol: Any, tfrecords: str) -> list[str]:
+    """The held-out accuracies and where the classifier was saved, as lines."""
     from .protocol import model_path, protocol_path
 
     test = protocol.splits["test"]
     noun = "attribute" if protocol.multi_label else "class"
     overall = "mean per-attribute accuracy" if protocol.multi_label else "accuracy"
-    click.echo(f"Held-out {overall} on {protocol.counts['test']} '{test}' images: "
-               f"{protocol.accuracy:.2%} (always answering the commonest {noun}: "
-               f"{protocol.baseline_accuracy:.2%}); trained {protocol.epochs} epochs on "
-               f"{protocol.counts['train']} '{protocol.splits['train']}' images in "
-               f"{protocol.trained_seconds:.0f} s.")
-    click.echo(f"Per {noun}:")
     width = max(len(name) for name in protocol.per_label_accuracy)
-    for name, accuracy in protocol.per_label_accuracy.items():
-        click.echo(f"  {name:<{width}}  {accuracy:.2%}")
-    click.echo(f"Saved {model_path(tfrecords)} (sha256 {protocol.weights_sha256[:16]}...) and "
-               f"its protocol {protocol_path(tfrecords)}.")
+    return [f"Held-out {overall} on {protocol.counts['test']} '{test}' images: "
+            f"{protocol.accuracy:.2%} (always answering the commonest {noun}: "
+            f"{protocol.baseline_accuracy:.2%}); trained {protocol.epochs} epochs on "
+            f"{protocol.counts['train']} '{protocol.splits['train']}' images in "
+            f"{protocol.trained_seconds:.0f} s.",
+            f"Per {noun}:",
+            *(f"  {name:<{width}}  {accuracy:.2%}"
+              for name, accuracy in protocol.per_label_accuracy.items()),
+            f"Saved {model_path(tfrecords)} (sha256 {protocol.weights_sha256[:16]}...) and "
+            f"its protocol {protocol_path(tfrecords)}."]

@@ -23,6 +23,7 @@ import numpy as np
 from ganlab.data.manifest import read_manifest
 from ganlab.errors import DataError
 
+from .auto import ensure_trained
 from .model import with_features
 from .protocol import (
     TRAIN_HINT,
@@ -111,15 +112,20 @@ def load_domain_classifier(data_dir: str | Path | None, *,
             be the classifier's.
         batch_size: Images per forward pass.
 
+    When the folder has no classifier yet, it is trained first, as
+    ``ganlab train-classifier`` would with its defaults (see
+    :mod:`~ganlab_builtins.classifier.auto`).
+
     Raises:
-        DataError: No classifier there (the message says to run
-            ``ganlab train-classifier``), a changed or damaged model file, a
-            classifier trained on other data, or another image shape.
+        DataError: No classifier can be trained there (no labels, no held-out
+            split), a changed or damaged model file, a classifier trained on
+            other data, or another image shape.
 
     """
     if data_dir is None:
         raise DataError("The `domain` feature extractor needs the dataset's TFRecord folder "
                         "(it keeps the classifier trained on that data); none was given.")
+    ensure_trained(data_dir)
     protocol = read_protocol(data_dir)
     check_fingerprint(protocol, read_manifest(data_dir), data_dir)
     check_weights(protocol, data_dir)
