@@ -54,7 +54,7 @@ def test_queries_parse_with_precedence(text, expected):
     ("Male)", "at character 5: unexpected '\\)'"),
     ("Male²", "at character 5: unexpected character '²'"),
     ("label == 7", "at character 7: unexpected character '='"),
-    ("__import__('os')", "unexpected character \"'\""),
+    ("__import__('os')", "at character 11: unexpected '\\('"),
     ("a" * 201, "201 characters long; at most 200"),
 ])
 def test_bad_queries_name_the_position(text, message):

@@ -8,10 +8,13 @@ A query names labels of the dataset's classifier and combines them::
     7                          the digit class 7 (MNIST)
     3 | 8                      a 3 or an 8
 
-Atoms are the classifier's label names (CelebA's 40 attribute names, MNIST's
-class names); a whole number that is not a label name is a class index of a
-single-label classifier. ``!`` binds tighter than ``&``, which binds tighter
-than ``|``. Queries are parsed here, never evaluated as code.
+Atoms are the classifier's label names (CelebA's 40 attribute names, the
+dataset's class names: MNIST's ``0`` .. ``9``, CIFAR-10's ``cat``, a folder
+dataset's ``circle``); a whole number that is not a label name is a class
+index of a single-label classifier. A name of letters, digits, ``_``, ``-``
+and ``.`` is written as it is; any other name is quoted: ``'golden
+retriever' | "sea lion"``. ``!`` binds tighter than ``&``, which binds
+tighter than ``|``. Queries are parsed here, never evaluated as code.
 
 Meaning, given the classifier's probabilities:
 
@@ -37,7 +40,10 @@ import numpy as np
 from .bounds import MAX_QUERY_CHARS
 from .exemplars import LatentSpecError
 
-_TOKEN = re.compile(r"\s*(?:(?P<atom>[A-Za-z0-9_]+)|(?P<op>[&|!()]))")
+_TOKEN = re.compile(r"""\s*(?:(?P<atom>[A-Za-z0-9_.\-]+)|'(?P<single>[^']*)'"""
+                    r"""|"(?P<double>[^"]*)"|(?P<op>[&|!()]))""")
+#: A token: its text (an atom's name, or the operator), its position, and whether it is an atom.
+Token = tuple[str, int, bool]
 
 
 @dataclass(frozen=True)
@@ -129,8 +135,9 @@ class _Parser:
         self.tokens = self._tokenize(text)
         self.index = 0
 
-    def _tokenize(self, text: str) -> list[tuple[str, int]]:
-        tokens, position = [], 0
+    def _tokenize(self, text: str) -> list[Token]:
+        tokens: list[Token] = []
+        position = 0
         while position < len(text):
             match = _TOKEN.match(text, position)
             if match is None:
@@ -138,19 +145,23 @@ class _Parser:
                     break
                 start = position + len(text[position:]) - len(text[position:].lstrip())
                 raise LatentSpecError(self._at(start, f"unexpected character {text[start]!r} "
-                                                      "(labels use letters, digits and _; "
+                                                      "(labels use letters, digits, _, - and "
+                                                      "., or are quoted: 'sea lion'; "
                                                       "operators are &, |, ! and parentheses)"))
-            value = match.group("atom") or match.group("op")
-            tokens.append((value, match.start(match.lastgroup)))
+            kind = match.lastgroup
+            value = match.group(kind)
+            if kind in ("single", "double") and not value.strip():
+                raise LatentSpecError(self._at(match.start(kind) - 1, "an empty quoted label"))
+            tokens.append((value, match.start(kind), kind != "op"))
             position = match.end()
         return tokens
 
-    def peek(self) -> tuple[str, int] | None:
+    def peek(self) -> Token | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
 
     def take(self, value: str) -> bool:
         token = self.peek()
-        if token is not None and token[0] == value:
+        if token is not None and not token[2] and token[0] == value:
             self.index += 1
             return True
         return False
@@ -178,7 +189,7 @@ class _Parser:
             if not self.take(")"):
                 raise self.error("expected ')'")
             return inner
-        if token[0] in "&|)":
+        if not token[2]:
             raise self.error(f"expected a label, got {token[0]!r}")
         self.index += 1
         return Atom(token[0], token[1])
