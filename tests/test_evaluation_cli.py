@@ -83,7 +83,8 @@ def test_evaluate_writes_metrics_json_with_its_protocol(trained: dict[str, Any])
     run_dir = trained["run_dir"]
     result = evaluate(run_dir, "--epoch", "1")
     assert result.exit_code == 0, result.output
-    assert re.search(r"^fid\s+fid\s+[0-9.e+-]+\s+64\s+64\s+test\s+projection\s+1\s+generator$",
+    assert re.search(r"^fid\s+fid\s+[0-9.e+-]+\s+64\s+64\s+test\s+projection\s+1\s+generator"
+                     r"\s+raw$",
                      result.stdout, re.MULTILINE), result.stdout
     by_metric = {r["metric"]: r for r in records(run_dir) if r["protocol"]["epoch"] == 1}
     assert set(by_metric) == set(SCORES)
@@ -92,7 +93,9 @@ def test_evaluate_writes_metrics_json_with_its_protocol(trained: dict[str, Any])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", fid["evaluated_at"])
     protocol = fid["protocol"]
     assert list(protocol) == ["metric", "extractor", "weights_sha256", "num_fake", "num_real",
-                              "real_split", "image_size", "resize", "seed", "epoch", "samples"]
+                              "real_split", "image_size", "resize", "seed", "epoch", "samples",
+                              "generator", "truncation"]
+    assert (protocol["generator"], protocol["truncation"]) == ("raw", None)
     assert protocol["metric"] == "fid" and protocol["extractor"] == "projection"
     assert re.fullmatch(r"[0-9a-f]{64}", protocol["weights_sha256"])
     assert (protocol["num_fake"], protocol["num_real"]) == (64, 64)
@@ -146,7 +149,7 @@ def test_the_real_baseline_scores_a_real_split_in_place_of_the_generator(
     assert result.exit_code == 0, result.output
     assert "Evaluating the real 'train' split as a baseline." in result.output
     assert re.search(r"^fid\s+fid\s+[0-9.e+-]+\s+64\s+64\s+test\s+projection\s+None\s+"
-                     r"real:train$", result.stdout, re.MULTILINE), result.stdout
+                     r"real:train\s+-$", result.stdout, re.MULTILINE), result.stdout
     baseline = {r["metric"]: r for r in records(run_dir)
                 if r["protocol"]["samples"] == "real:train"}
     assert baseline["fid"]["protocol"]["epoch"] is None
@@ -283,12 +286,18 @@ def test_metric_params_are_checked_before_training(tmp_path: Path) -> None:
     assert "did you mean 'extractor_params'" in result.output
 
 
-def test_a_missing_domain_classifier_stops_the_run_before_it_trains(tmp_path: Path) -> None:
+def test_a_missing_domain_classifier_is_trained_before_the_run_trains(tmp_path: Path) -> None:
+    from test_classifier import write_idx_tree
+
+    write_idx_tree(tmp_path / "raw")
     config = tiny_experiment(tmp_path, metrics=[{"name": "fid", "params": {"num_samples": 16}}])
+    config["dataset"]["params"].update(source=str(tmp_path / "raw"),
+                                       tfrecords=str(tmp_path / "tfrecords"))
     config["train"].update({"epochs": 2, "metrics_every_n_epochs": 2})
     result = run_cli(["run", str(write_experiment(tmp_path / "exp.yaml", config))])
-    assert result.exit_code != 0 and result.exit_code != 70, result.output
-    assert "ganlab train-classifier" in result.output
-    assert "Traceback" not in result.output
-    # Stopped before the first step: nothing was trained or checkpointed.
-    assert not list((Path(config["run_dir"]) / "checkpoints").glob("ckpt-*.npz"))
+    assert result.exit_code == 0, result.output
+    assert "No domain classifier for" in result.output
+    assert (tmp_path / "tfrecords" / ".ganlab-classifier" / "domain.json").is_file()
+    with open(Path(config["run_dir"]) / "metrics.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [(row["epoch"], row["metric"]) for row in rows] == [("2", "fid")]

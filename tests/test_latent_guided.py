@@ -202,19 +202,25 @@ def test_without_an_expectation_the_result_is_not_scored(trained_run, capsys, tm
     assert not VERDICT.search(output)
 
 
-def test_a_run_without_the_classifier_trains_on_and_says_how_to_get_it(capsys, tmp_path):
+def test_a_run_whose_classifier_is_damaged_trains_on_and_says_how_to_fix_it(capsys, tmp_path):
     from conftest import tiny_experiment, write_experiment
 
     config = tiny_experiment(tmp_path, callbacks=[{"name": "latent_arithmetic", "params": {
         "queries": {"seven": 7, "one": 1}, "expression": "seven - one"}}])
-    # Its own TFRecords, so no other test's classifier can be found there.
-    config["dataset"]["params"]["tfrecords"] = str(tmp_path / "tfrecords")
+    # Its own TFRecords, with a damaged classifier protocol (a missing classifier would be
+    # trained by the run).
+    tfrecords = tmp_path / "tfrecords"
+    config["dataset"]["params"]["tfrecords"] = str(tfrecords)
     config["train"]["epochs"] = 1
-    code, output = ganlab(capsys, "run", write_experiment(tmp_path / "exp.yaml", config))
+    experiment = write_experiment(tmp_path / "exp.yaml", config)
+    assert ganlab(capsys, "prepare", experiment)[0] == 0
+    (tfrecords / ".ganlab-classifier").mkdir()
+    (tfrecords / ".ganlab-classifier" / "domain.json").write_text("{not json")
+    code, output = ganlab(capsys, "run", experiment)
     assert code == 0, output
     assert "warning: latent_arithmetic figure skipped this run" in output
     assert "Label queries need the dataset's classifier" in output
-    assert "ganlab train-classifier" in output
+    assert "ganlab train-classifier EXPERIMENT.yaml --overwrite" in output
     assert (Path(config["run_dir"]) / "generator.keras").is_file()
     assert not (Path(config["run_dir"]) / "arithmetic").exists()
 
