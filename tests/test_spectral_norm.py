@@ -147,3 +147,58 @@ def test_bad_arguments(kwargs, message) -> None:
 def test_a_layer_without_a_kernel_is_refused() -> None:
     with pytest.raises(ValueError, match="kernel"):
         wrapped(keras.layers.Flatten(), np.ones((1, 2, 2), "float32"))
+
+
+# -- dcgan's spectral_norm parameter --------------------------------------------------------
+
+
+def weighted_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Layers with a kernel or embeddings, each as the model holds it (wrapped or not)."""
+    return [layer for layer in model.layers
+            if isinstance(layer, (SpectralNormalization, keras.layers.Dense, keras.layers.Conv2D,
+                                  keras.layers.Embedding))]
+
+
+@pytest.mark.parametrize("num_classes", [0, 3])
+def test_dcgan_spectral_norm_modes(num_classes: int) -> None:
+    from ganlab_builtins.dcgan import DCGAN
+
+    def build(mode: str) -> tuple[keras.Model, keras.Model]:
+        arch = DCGAN((32, 32, 1), base_filters=4, latent_dim=8, num_classes=num_classes,
+                     spectral_norm=mode)
+        return arch.build_generator(), arch.build_discriminator()
+
+    for mode, g_wrapped in (("none", False), ("discriminator", False), ("both", True)):
+        generator, discriminator = build(mode)
+        d_layers, g_layers = weighted_layers(discriminator), weighted_layers(generator)
+        assert len(d_layers) == 4 + (num_classes > 0)  # 3 convs, the logit, the embedding
+        assert all(isinstance(layer, SpectralNormalization) == (mode != "none")
+                   for layer in d_layers), mode
+        assert all(isinstance(layer, SpectralNormalization) == g_wrapped for layer in g_layers)
+        # SN-DCGAN: no batch norm in D; G keeps its batch norm in every mode.
+        d_bn = [la for la in discriminator.layers
+                if isinstance(la, keras.layers.BatchNormalization)]
+        assert bool(d_bn) == (mode == "none")
+        assert [la for la in generator.layers if isinstance(la, keras.layers.BatchNormalization)]
+        z = np.random.default_rng(0).uniform(-1, 1, (2, 8 + num_classes)).astype("float32")
+        images = generator(z, training=True)
+        inputs = [images, tf.constant([0, 1])] if num_classes else images
+        assert tuple(discriminator(inputs, training=True).shape) == (2, 1)
+
+
+def test_dcgan_spectral_norm_keeps_an_explicit_discriminator_norm() -> None:
+    from ganlab_builtins.dcgan import DCGAN
+
+    arch = DCGAN((32, 32, 1), base_filters=4, spectral_norm="discriminator",
+                 discriminator_norm="layer")
+    assert arch.discriminator_norm == "layer"
+    assert DCGAN((32, 32, 1)).discriminator_norm == "batch"
+    assert DCGAN((32, 32, 1), spectral_norm="both").discriminator_norm == "none"
+
+
+@pytest.mark.parametrize("value", ["generator", "yes", True, None])
+def test_dcgan_bad_spectral_norm_refused(value) -> None:
+    from ganlab_builtins.dcgan import DCGAN
+
+    with pytest.raises(ValueError, match="spectral_norm"):
+        DCGAN((32, 32, 1), spectral_norm=value)

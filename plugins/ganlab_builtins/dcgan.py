@@ -49,6 +49,16 @@ e.g. ``soumith/dcgan.torch`` and ``carpedm20/DCGAN-tensorflow``):
   Torch's ``momentum=0.1`` and TF1 DCGAN ports (``decay=0.9``); Keras' own
   default, 0.99, makes the moving statistics lag far behind a fast-changing
   generator, so samples drawn with ``training=False`` look worse early on.
+
+Spectral normalization (``spectral_norm``, Miyato et al. 2018,
+https://arxiv.org/abs/1802.05957) divides every weight of the discriminator
+(``discriminator``), or of both networks (``both``), by its largest singular
+value (see :class:`ganlab_builtins.layers.SpectralNormalization`). With it the
+discriminator has no batch norm, as in SN-DCGAN (the paper's "standard CNN"
+discriminator has none): ``discriminator_norm`` then defaults to ``none``.
+The generator keeps its batch norm under ``both`` (as SAGAN and BigGAN do).
+The layout is otherwise this module's DCGAN (the paper's SN-DCGAN used 3×3/4×4
+convolutions, LeakyReLU(0.1) and more layers).
 """
 
 from __future__ import annotations
@@ -58,6 +68,7 @@ from typing import TYPE_CHECKING, Any
 
 from ganlab import hookimpl, params
 from ganlab.contracts import LATENT_DISTRIBUTIONS, class_count, latent_class
+from ganlab_builtins.layers import spectral_norm_mode
 
 if TYPE_CHECKING:  # keras is imported lazily: loading the plugin must stay cheap.
     import keras
@@ -114,6 +125,11 @@ class DCGAN:
         discriminator_norm: ``"batch"`` (the paper), or ``"layer"``/``"none"``
             for critics trained with a gradient penalty, which Gulrajani et al.
             (2017) note is invalid with batch norm's cross-example coupling.
+            Default: ``"batch"``, or ``"none"`` with spectral norm (SN-DCGAN).
+        spectral_norm: ``"none"`` (the paper), ``"discriminator"`` (every
+            discriminator weight spectrally normalized, Miyato et al. 2018;
+            its batch norm dropped unless ``discriminator_norm`` says
+            otherwise) or ``"both"`` (the generator's weights too).
         num_classes: ``0`` (unconditional, the paper) or the dataset's class
             count ``K`` for a class-conditional GAN: the latent is then z
             followed by ``K`` class entries (``latent_dim + K`` values), the
@@ -142,8 +158,9 @@ class DCGAN:
         batchnorm_momentum: float = 0.9,
         batchnorm_epsilon: float = 1e-5,
         synchronized_bn: bool = False,
-        discriminator_norm: str = "batch",
+        discriminator_norm: str | None = None,
         num_classes: int = 0,
+        spectral_norm: str = "none",
     ) -> None:
         self.image_shape = _check_image_shape(image_shape)
         self.noise_dim = params.positive_int("latent_dim", latent_dim)
@@ -165,6 +182,9 @@ class DCGAN:
         if not isinstance(synchronized_bn, bool):
             raise TypeError(f"synchronized_bn must be true or false, got {synchronized_bn!r}")
         self.synchronized_bn = synchronized_bn
+        self.spectral_norm = spectral_norm_mode(spectral_norm)
+        if discriminator_norm is None:  # SN-DCGAN's discriminator has no batch norm
+            discriminator_norm = "batch" if self.spectral_norm == "none" else "none"
         self.discriminator_norm = params.choice(
             "discriminator_norm", discriminator_norm, NORMALIZATIONS)
 
@@ -174,7 +194,7 @@ class DCGAN:
                 f"discriminator_filters={self.discriminator_filters}, "
                 f"kernel_size={self.kernel_size}, "
                 f"latent_distribution={self.latent_distribution!r}, "
-                f"num_classes={self.num_classes})")
+                f"num_classes={self.num_classes}, spectral_norm={self.spectral_norm!r})")
 
     @property
     def image_size(self) -> int:
@@ -197,9 +217,9 @@ class DCGAN:
         filters = [filters_at(r, self.image_size, self.generator_filters)
                    for r in hidden_resolutions(self.image_size)]
         latents = keras.Input(shape=(self.latent_dim,), name="latent")
-        x = keras.layers.Dense(PROJECTION_SIZE * PROJECTION_SIZE * filters[0], use_bias=False,
-                               kernel_initializer=_weights(), name="project")(
-            self._generator_input(latents))
+        x = self._generator_sn(keras.layers.Dense(
+            PROJECTION_SIZE * PROJECTION_SIZE * filters[0], use_bias=False,
+            kernel_initializer=_weights(), name="project"))(self._generator_input(latents))
         x = keras.layers.Reshape((PROJECTION_SIZE, PROJECTION_SIZE, filters[0]),
                                  name="project_reshape")(x)
         x = self._batch_norm("project_bn")(x)
@@ -231,21 +251,22 @@ class DCGAN:
         x = images
         for index, resolution in enumerate(resolutions, start=1):
             width = filters_at(resolution, self.image_size, self.discriminator_filters)
-            x = keras.layers.Conv2D(width, self.kernel_size, strides=2, padding="same",
-                                    use_bias=False, kernel_initializer=_weights(),
-                                    name=f"down{index}_conv")(x)
+            x = self._discriminator_sn(keras.layers.Conv2D(
+                width, self.kernel_size, strides=2, padding="same", use_bias=False,
+                kernel_initializer=_weights(), name=f"down{index}_conv"))(x)
             if index > 1:  # never normalize the input layer (the paper's rule)
                 x = self._discriminator_norm(f"down{index}_norm")(x)
             x = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"down{index}_lrelu")(x)
         features = keras.layers.Flatten(name="flatten")(x)
-        logits = keras.layers.Dense(1, use_bias=False, kernel_initializer=_weights(),
-                                    dtype="float32", name="logits")(features)
+        logits = self._discriminator_sn(keras.layers.Dense(
+            1, use_bias=False, kernel_initializer=_weights(), dtype="float32",
+            name="logits"))(features)
         if not self.num_classes:
             return keras.Model(images, logits, name="dcgan_discriminator")
         labels = keras.Input(shape=(), dtype="int32", name="label")
-        embedded = keras.layers.Embedding(self.num_classes, features.shape[-1],
-                                          embeddings_initializer=_weights(),
-                                          name="label_embedding")(labels)
+        embedded = self._discriminator_sn(keras.layers.Embedding(
+            self.num_classes, features.shape[-1], embeddings_initializer=_weights(),
+            name="label_embedding"))(labels)
         projection = keras.layers.Dot(axes=1, dtype="float32",
                                       name="projection")([embedded, features])
         logits = keras.layers.Add(dtype="float32", name="conditional_logits")(
@@ -255,9 +276,21 @@ class DCGAN:
     def _transposed_conv(self, filters: int, name: str, **kwargs: Any) -> keras.layers.Layer:
         import keras
 
-        return keras.layers.Conv2DTranspose(filters, self.kernel_size, strides=2, padding="same",
-                                            use_bias=False, kernel_initializer=_weights(),
-                                            name=name, **kwargs)
+        return self._generator_sn(keras.layers.Conv2DTranspose(
+            filters, self.kernel_size, strides=2, padding="same", use_bias=False,
+            kernel_initializer=_weights(), name=name, **kwargs))
+
+    def _generator_sn(self, layer: keras.layers.Layer) -> keras.layers.Layer:
+        """``layer``, spectrally normalized when ``spectral_norm`` is ``both``."""
+        from ganlab_builtins.layers.spectral import spectral
+
+        return spectral(layer, self.spectral_norm == "both")
+
+    def _discriminator_sn(self, layer: keras.layers.Layer) -> keras.layers.Layer:
+        """``layer``, spectrally normalized unless ``spectral_norm`` is ``none``."""
+        from ganlab_builtins.layers.spectral import spectral
+
+        return spectral(layer, self.spectral_norm != "none")
 
     def _batch_norm(self, name: str) -> keras.layers.Layer:
         import keras

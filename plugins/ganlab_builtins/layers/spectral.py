@@ -76,6 +76,8 @@ class SpectralNormalization(keras.layers.Wrapper):
 
     def __init__(self, layer: keras.layers.Layer, power_iterations: int = 1,
                  epsilon: float = 1e-12, **kwargs: Any) -> None:
+        # Compute in the wrapped layer's precision (a float32 output layer stays float32).
+        kwargs.setdefault("dtype", layer.dtype_policy)
         super().__init__(layer, **kwargs)
         if isinstance(power_iterations, bool) or not isinstance(power_iterations, int) \
                 or power_iterations < 1:
@@ -170,3 +172,14 @@ class SpectralNormalization(keras.layers.Wrapper):
         """The wrapper's config (the wrapped layer's included), for ``.keras`` files."""
         return {**super().get_config(), "power_iterations": self.power_iterations,
                 "epsilon": self.epsilon}
+
+
+def spectral(layer: keras.layers.Layer, enabled: bool) -> keras.layers.Layer:
+    """``layer`` wrapped in :class:`SpectralNormalization` when ``enabled``, else ``layer``.
+
+    The wrapper is named ``<layer name>_sn``, so the wrapped layer keeps its
+    name and its weights keep their paths.
+    """
+    if not enabled:
+        return layer
+    return SpectralNormalization(layer, name=f"{layer.name}_sn")
