@@ -28,7 +28,7 @@ except ImportError:  # Windows: the lock falls back to the pid check
     fcntl = None  # type: ignore[assignment]
 
 from ganlab.atomic import atomic_write, pid_alive
-from ganlab.contracts import MAX_CLASSES, is_class_count
+from ganlab.contracts import MAX_CLASSES, check_class_names, is_class_count
 from ganlab.errors import ConfigError, RunDirectoryError, describe_os_error
 from ganlab.experiment import RESUMABLE_CHANGES, load_yaml_data, with_defaults
 from ganlab.schema import MAX_LATENT_DIM
@@ -36,8 +36,9 @@ from ganlab.schema import MAX_LATENT_DIM
 LOCK_NAME = ".ganlab.lock"
 #: Names of ganlab's temporary files in a run directory: hidden ``.tmp`` files
 #: (``atomic_write`` and checkpoints write ``.<name>.<random>.tmp``) and the
-#: export's ``.generator-<pid>.keras``; nothing else is removed as a leftover.
-_TEMPORARY = re.compile(r"\..+\.tmp|\.generator-\d+\.keras")
+#: exports' ``.generator-<pid>.keras`` and ``.generator_ema-<pid>.keras``; nothing
+#: else is removed as a leftover.
+_TEMPORARY = re.compile(r"\..+\.tmp|\.generator(_ema)?-\d+\.keras")
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -101,6 +102,11 @@ class RunDirectory:
     def generator(self) -> Path:
         """``generator.keras``: the exported final generator."""
         return self.root / "generator.keras"
+
+    @property
+    def generator_ema(self) -> Path:
+        """``generator_ema.keras``: the exported EMA generator (runs with ``train.ema``)."""
+        return self.root / "generator_ema.keras"
 
     @property
     def latent_bank(self) -> Path:
@@ -195,9 +201,18 @@ def metadata_problems(data: Mapping[str, Any]) -> list[str]:
         "experiment_dir": (lambda v: isinstance(v, str), "a string"),
         "ganlab_version": (lambda v: isinstance(v, str), "a string"),
         "branched_from": (lambda v: isinstance(v, dict), "a mapping"),
+        "data": (lambda v: v is None or (isinstance(v, dict) and all(
+            isinstance(x, str) for x in v.values())), "a mapping of fingerprints"),
     }
-    return [f"{key} is {data[key]!r}, expected {expected}"
-            for key, (ok, expected) in checks.items() if key in data and not ok(data[key])]
+    problems = [f"{key} is {data[key]!r}, expected {expected}"
+                for key, (ok, expected) in checks.items() if key in data and not ok(data[key])]
+    if (data.get("class_names", []) != []
+            and is_class_count(data.get("num_classes", 0))):
+        try:
+            check_class_names(data["class_names"], data.get("num_classes", 0))
+        except (TypeError, ValueError) as exc:
+            problems.append(str(exc))
+    return problems
 
 
 # -- where a run may live -------------------------------------------------------------------------

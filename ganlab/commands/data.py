@@ -88,6 +88,23 @@ def prepare(state: Any, experiment_file: str, overrides: tuple[str, ...], worker
         click.echo(f"Verified {checked.records} records in {checked.shards} shards (CRC and PNG "
                    f"decode of every record, counts against the manifest): OK "
                    f"({checked.seconds:.1f} s).")
+        click.echo(f"  source: {_source_verdict(dataset)}")
+
+
+def _source_verdict(dataset: Any) -> str:
+    """Whether the raw files are still those the TFRecords were written from."""
+    recorded = dataset.manifest().get("source_fingerprint")
+    current = dataset.source_fingerprint()  # read again: not the value the prepare started from
+    if recorded is None:
+        return ("the manifest records no fingerprint of the raw files (prepared by an older "
+                "ganlab, or the dataset gives none): a change to them cannot be detected; "
+                "--overwrite writes the TFRecords and the fingerprint again")
+    if current is None:
+        return f"written from {recorded}; the raw files are not there to compare"
+    if current != recorded:  # another process changed them since this prepare
+        return (f"MISMATCH: written from {recorded}, the raw files now hold {current}; "
+                "prepare again with --overwrite")
+    return f"the raw files are those the TFRecords were written from ({current})"
 
 
 def _run_prepare(dataset: Any, workers: int | None, overwrite: bool,

@@ -13,12 +13,14 @@ from ganlab.components import (
     build_dataset,
     build_loss,
     build_metrics,
+    build_regularizers,
     check_components,
 )
 from ganlab.contracts import dataset_location, describe_dataset, source_available
 from ganlab.devices import check_devices
 from ganlab.errors import ConfigError, DataError
 from ganlab.experiment import Experiment, load_experiment
+from ganlab.generators import generator_option, truncation_option
 from ganlab.plugins import LoadedPlugins
 
 set_option = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
@@ -80,9 +82,12 @@ def branch_source_dir(path: str, overrides: tuple[str, ...], from_run: str | Non
 @click.option("--from-run", "from_run", type=click.Path(file_okay=False), default=None,
               help="With --from-checkpoint: the run directory to branch from (default: the "
                    "experiment's run directory before --set name/run_dir).")
+@click.option("--accept-data-change", is_flag=True,
+              help="Resume the run although its data changed since it started (other "
+                   "source or TFRecords, or raw files prepared again); refused otherwise.")
 @click.pass_obj
 def run(state: Any, experiment_file: str, overrides: tuple[str, ...],
-        from_checkpoint: str | None, from_run: str | None) -> None:
+        from_checkpoint: str | None, from_run: str | None, accept_data_change: bool) -> None:
     """Train EXPERIMENT_FILE into its run directory (resuming if it holds a run).
 
     Killed or stopped (Ctrl-C, SIGTERM) runs resume from their last complete
@@ -104,7 +109,7 @@ def run(state: Any, experiment_file: str, overrides: tuple[str, ...],
         source = branch_source_dir(experiment_file, overrides, from_run)
         branch = BranchSource(source, CheckpointId(epoch, step))
     run_experiment(experiment, loaded.registry, loaded.provenance(), echo=click.echo,
-                   branch=branch)
+                   branch=branch, accept_data_change=accept_data_change)
 
 
 @click.command()
@@ -125,6 +130,11 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
                  else f"ready: {describe_dataset(dataset)}")
         data = f"{ready} ({dataset.num_examples()} images)"
     elif source_available(dataset):
+        from ganlab.data.writer import staleness
+
+        stale = staleness(dataset)
+        if stale:
+            raise DataError(stale)
         data = (f"not prepared yet ({where}); raw data found ({describe_dataset(dataset)}): "
                 "'ganlab run' will prepare it")
     else:
@@ -137,11 +147,12 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
     networks = build_models(experiment, loaded.registry, dataset)
     generator, discriminator = networks.generator, networks.discriminator
     loss = build_loss(experiment, loaded.registry)  # factories run too: their errors show now
+    regularizers = build_regularizers(experiment, loaded.registry)
     build_callbacks(experiment, loaded.registry)
     build_metrics(experiment, loaded.registry)
     check_experiment(experiment, loaded.registry, dataset if dataset.is_prepared() else None,
                      generator, discriminator, loss, networks.latent_dim,
-                     num_classes=networks.num_classes)
+                     num_classes=networks.num_classes, regularizers=regularizers)
     click.echo(f"{experiment.path}: OK")
     click.echo(f"  data: {data}")
     classes = f", {networks.num_classes} classes" if networks.num_classes else ""
@@ -150,8 +161,9 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
                f"generator {generator.count_params():,} params, "
                f"discriminator {discriminator.count_params():,} params")
     checked = "dataset sample, " if dataset.is_prepared() else ""
-    click.echo(f"  contracts: {checked}generator and discriminator outputs, losses and their "
-               "gradients OK")
+    regularized = ", regularizers" if regularizers else ""
+    click.echo(f"  contracts: {checked}generator and discriminator outputs, losses"
+               f"{regularized} and their gradients OK")
     click.echo(f"  run directory: {experiment.run_dir()}")
 
 
@@ -167,15 +179,20 @@ def validate(state: Any, experiment_file: str, overrides: tuple[str, ...]) -> No
               help="Label each cell with its exemplar name (bank index, or sN for seed N).")
 @click.option("--epoch", type=click.IntRange(1), default=None,
               help="Use the checkpoint of this epoch instead of the exported generator.")
-@click.option("--class", "label", type=click.IntRange(0), default=None,
-              help="Class-conditional runs: draw every image as this class (e.g. a digit).")
+@click.option("--class", "label", default=None, metavar="NAME|INDEX",
+              help="Class-conditional runs: draw every image as this class, by name (e.g. "
+                   "'cat') or index (e.g. 3).")
+@generator_option
+@truncation_option
 def sample(run_dir: str, num: int, out: str, seed: int | None, rows: int | None,
-           numbered: bool, epoch: int | None, label: int | None) -> None:
-    """Draw a grid of NUM images from RUN_DIR's generator."""
+           numbered: bool, epoch: int | None, label: str | None, generator: str | None,
+           truncation: float | None) -> None:
+    """Draw a grid of NUM images from RUN_DIR's generator (its EMA generator when it has one)."""
     from ganlab.sampling import draw_grid  # TensorFlow loads only here
 
     path = draw_grid(Path(run_dir), num=num, out=Path(out), seed=seed, rows=rows,
-                     numbered=numbered, epoch=epoch, label=label)
+                     numbered=numbered, epoch=epoch, label=label, generator=generator,
+                     truncation=truncation)
     click.echo(f"Wrote {num} samples to {path}")
 
 

@@ -1,7 +1,8 @@
 """ganlab's dataset contract and its one on-disk format (sharded TFRecords + manifest)."""
 
 from ganlab.data.base import ImageExample, PrepareReport, SkipExample, TFRecordImageDataset
+from ganlab.data.fingerprint import source_fingerprint
 from ganlab.data.memory import InMemoryDataset
 
 __all__ = ["ImageExample", "InMemoryDataset", "PrepareReport", "SkipExample",
-           "TFRecordImageDataset"]
+           "TFRecordImageDataset", "source_fingerprint"]

@@ -47,8 +47,10 @@ from pathlib import Path
 from typing import Any
 
 from ganlab import __version__
+from ganlab.contracts import class_names_of, num_classes_of
 from ganlab.data import features
 from ganlab.data.base import PrepareReport, SkipExample, TFRecordImageDataset
+from ganlab.data.fingerprint import current_source_fingerprint, source_changed
 from ganlab.data.manifest import (
     ALL_SPLITS,
     FORMAT_NAME,
@@ -130,13 +132,44 @@ def default_workers() -> int:
 
 
 def is_prepared(dataset: TFRecordImageDataset) -> bool:
-    """Finished TFRecords with ``dataset``'s fingerprint and intact shard sizes exist."""
+    """Finished TFRecords with ``dataset``'s fingerprint and intact shard sizes exist.
+
+    They must also hold the raw files as they are now: TFRecords prepared
+    from raw files that have changed since are stale (not prepared).
+    """
     try:
         manifest = read_manifest(dataset.tfrecords)
     except DataError:
         return False
     fingerprint = options_fingerprint(dataset.options())
-    return matches(manifest, fingerprint) and not shard_problems(manifest, dataset.tfrecords)
+    return (matches(manifest, fingerprint) and not shard_problems(manifest, dataset.tfrecords)
+            and not source_changed(manifest.get("source_fingerprint"),
+                                   current_source_fingerprint(dataset)))
+
+
+def staleness(dataset: Any) -> str | None:
+    """Why ``dataset``'s finished TFRecords are stale (raw files changed since), else ``None``."""
+    if not isinstance(dataset, TFRecordImageDataset):
+        return None
+    try:
+        manifest = read_manifest(dataset.tfrecords)
+    except DataError:
+        return None
+    current = current_source_fingerprint(dataset)
+    if source_changed(manifest.get("source_fingerprint"), current):
+        return stale_message(dataset, manifest, current)
+    return None
+
+
+def stale_message(dataset: TFRecordImageDataset, manifest: Mapping[str, Any],
+                  current: str | None) -> str:
+    """Why TFRecords prepared from raw files that changed since are not used, and the remedy."""
+    return (f"The raw data changed since the TFRecords in {dataset.tfrecords} were prepared "
+            f"from it ({dataset.describe_source()}): they were written from "
+            f"{manifest.get('source_fingerprint')}, the source now holds {current}. ganlab "
+            "will not use records of the old files as if they were the new ones: prepare them "
+            "again with `ganlab prepare EXPERIMENT.yaml --overwrite` (the old ones stay until "
+            "the new ones are complete), or point `tfrecords` at another folder.")
 
 
 def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
@@ -171,15 +204,18 @@ def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
     target = Path(dataset.tfrecords).expanduser().resolve()
     options = dict(dataset.options())
     fingerprint = options_fingerprint(options)
+    # Before anything is read: a file changed while it is read shows next time.
+    source = current_source_fingerprint(dataset)
     recover_stale_siblings(target)
     existing = _existing_manifest(target, overwrite, options)
     if existing is not None and not (matches(existing, fingerprint)
                                      and _too_few_shards(existing, shards)):
-        reused = _reuse_or_refuse(dataset, existing, options, fingerprint, overwrite)
+        reused = _reuse_or_refuse(dataset, existing, options, fingerprint, overwrite, source)
         if reused is not None:
             reused.seconds = time.monotonic() - started
             return reused
     plan = _checked_plan(dataset)
+    class_names_of(dataset)  # a bad num_classes or class_names fails before any writing
     base_notes = dict(dataset.prepare_notes())
     total = sum(len(items) for items in plan.values())
     workers = _resolve_workers(workers if workers is not None
@@ -196,6 +232,7 @@ def prepare(dataset: TFRecordImageDataset, *, workers: int | None = None,
             results = _run_jobs(dataset, jobs, workers, progress)
             manifest = _build_manifest(dataset, options, fingerprint, list(plan), results,
                                        base_notes, workers, time.monotonic() - started)
+            manifest["source_fingerprint"] = source
             write_manifest(partial, manifest)
             _fsync_dir(partial)
             _swap_into_place(partial, target)
@@ -279,16 +316,27 @@ def _existing_manifest(target: Path, overwrite: bool,
 
 def _reuse_or_refuse(dataset: TFRecordImageDataset, manifest: dict[str, Any],
                      options: Mapping[str, Any], fingerprint: str,
-                     overwrite: bool) -> PrepareReport | None:
+                     overwrite: bool, source: str | None = None) -> PrepareReport | None:
     """A reuse report, or ``None`` when the data is to be rewritten.
 
+    ``overwrite`` always rewrites: it is the remedy for data that ganlab
+    cannot tell is stale (a dataset without a source fingerprint).
+
     Raises:
-        DataError: The finished data differs or is damaged and ``overwrite``
-            was not asked for.
+        DataError: The finished data differs, is damaged, or was prepared
+            from raw files that have changed since (``source``: the raw
+            files' fingerprint now), and ``overwrite`` was not asked for.
 
     """
     target = Path(dataset.tfrecords).expanduser().resolve()
+    if overwrite:
+        foreign = foreign_entries(target)
+        if foreign:
+            _refuse_foreign(target, foreign, finished=True)
+        return None
     if matches(manifest, fingerprint):
+        if source_changed(manifest.get("source_fingerprint"), source):
+            raise DataError(stale_message(dataset, manifest, source))
         problems = shard_problems(manifest, target)
         if not problems:
             return PrepareReport(
@@ -425,11 +473,12 @@ def write_shard(dataset: TFRecordImageDataset, job: ShardJob) -> ShardResult:
     path = Path(job.folder) / job.file
     result = ShardResult(job.split, job.index, job.file, 0, 0)
     current = "<opening the shard>"
+    classes = num_classes_of(dataset)
     try:
         with tf.io.TFRecordWriter(str(path)) as writer:
             for item in job.items:
                 current = _item_name(item)
-                record = _encode_item(dataset, item, result)
+                record = _encode_item(dataset, item, result, classes)
                 if record is not None:
                     writer.write(record)
                     result.count += 1
@@ -444,8 +493,9 @@ def write_shard(dataset: TFRecordImageDataset, job: ShardJob) -> ShardResult:
     return result
 
 
-def _encode_item(dataset: TFRecordImageDataset, item: Any, result: ShardResult) -> bytes | None:
-    """The record of one item, or ``None`` when it was skipped."""
+def _encode_item(dataset: TFRecordImageDataset, item: Any, result: ShardResult,
+                 classes: int = 0) -> bytes | None:
+    """The record of one item, or ``None`` when it was skipped (``classes``: the dataset's)."""
     try:
         example = dataset.decode(item)
     except SkipExample as exc:
@@ -457,6 +507,9 @@ def _encode_item(dataset: TFRecordImageDataset, item: Any, result: ShardResult) 
         result.skipped.append((str(name), str(exc)))
         return None
     image = features.check_image(example.image, dataset.image_shape, example.filename)
+    if classes and not 0 <= example.label < classes:
+        raise ValueError(f"decode() gave label {example.label} for {example.filename!r}, but "
+                         f"the dataset has num_classes {classes}: labels must be 0..{classes - 1}")
     length = len(example.attributes)
     if result.attributes_length is None:
         result.attributes_length = length
@@ -542,6 +595,7 @@ def _build_manifest(dataset: TFRecordImageDataset, options: Mapping[str, Any], f
         "image_shape": list(dataset.image_shape),
         "image_format": features.IMAGE_FORMAT,
         "attributes_length": lengths.pop() if lengths else 0,
+        **_classes(dataset),
         "features": {name: kind for name, (kind, _) in features.FEATURES.items()},
         "total_count": sum(info["count"] for info in splits.values()),
         "splits": splits,
@@ -550,6 +604,17 @@ def _build_manifest(dataset: TFRecordImageDataset, options: Mapping[str, Any], f
         "notes": _plain(notes),
         "prepared_with": {"workers": workers, "seconds": round(seconds, 3)},
     }
+
+
+def _classes(dataset: TFRecordImageDataset) -> dict[str, Any]:
+    """``num_classes`` and ``class_names`` for the manifest (nothing when the data has no classes).
+
+    Raises:
+        ValueError: The dataset's ``num_classes`` or ``class_names`` is invalid.
+
+    """
+    names = class_names_of(dataset)
+    return {"num_classes": len(names), "class_names": names} if names else {}
 
 
 def _plain(value: Mapping[str, Any]) -> Any:

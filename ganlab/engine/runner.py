@@ -21,7 +21,7 @@ import tensorflow as tf
 from ganlab import __version__
 from ganlab.checks import check_experiment
 from ganlab.components import build_callbacks, build_metrics, check_components
-from ganlab.contracts import RunContext
+from ganlab.contracts import RunContext, class_names_of
 from ganlab.data.pipeline import data_read_error, epoch_dataset, training_images
 from ganlab.engine import faults
 from ganlab.engine.branch import BranchSource, start_branch
@@ -46,6 +46,7 @@ from ganlab.engine.hooks import (
     StopRequested,
 )
 from ganlab.engine.loop import Loop, LoopState, fit
+from ganlab.engine.same_data import check_same_data, data_fingerprint
 from ganlab.errors import GanlabError, TrainingError
 from ganlab.experiment import Experiment
 from ganlab.hparams import HParamsCallback
@@ -81,7 +82,8 @@ class RunResult:
 
 # -- the entry point ------------------------------------------------------------------------------
 def run_experiment(experiment: Experiment, registry: Registry, provenance: dict[str, Any],
-                   echo: Echo = print, branch: BranchSource | None = None) -> RunResult:
+                   echo: Echo = print, branch: BranchSource | None = None,
+                   accept_data_change: bool = False) -> RunResult:
     """Train ``experiment`` into its run directory, resuming if it holds a run.
 
     Under ``train.strategy: multi_worker`` every worker runs this with the
@@ -95,6 +97,8 @@ def run_experiment(experiment: Experiment, registry: Registry, provenance: dict[
         echo: Where messages go.
         branch: Start a new run from another run's checkpoint
             (``ganlab run --from-checkpoint``).
+        accept_data_change: Resume the run even though its data changed
+            (``--accept-data-change``); otherwise that is refused.
 
     Raises:
         GanlabError: Any user-facing problem (data, config, run directory,
@@ -111,7 +115,8 @@ def run_experiment(experiment: Experiment, registry: Registry, provenance: dict[
             lambda: claim_run_dir(stack, run_dir, experiment, branch, echo),
             f"taking the run directory {run_dir.root}")
         try:
-            return _run_locked(experiment, registry, provenance, echo, bool(resuming), cluster)
+            return _run_locked(experiment, registry, provenance, echo, bool(resuming), cluster,
+                               accept_data_change)
         finally:
             keras.mixed_precision.set_global_policy("float32")
 
@@ -135,13 +140,17 @@ def claim_run_dir(stack: ExitStack, run_dir: RunDirectory, experiment: Experimen
 
 
 def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str, Any],
-                echo: Echo, resuming: bool, cluster: Cluster) -> RunResult:
+                echo: Echo, resuming: bool, cluster: Cluster,
+                accept_data_change: bool = False) -> RunResult:
     session = build_session(experiment, registry, echo, cluster)
+    if resuming:
+        check_same_data(session.run_dir, session.dataset, accept=accept_data_change, echo=echo)
     state, restored = session.checkpoints.restore(experiment.settings.optimizers, echo)
     check_experiment(experiment, registry, session.dataset, session.gan.generator,
                      session.gan.discriminator, session.trainer.loss, session.trainer.latent_dim,
                      losses=session.strategy.num_replicas_in_sync == 1,
-                     num_classes=session.trainer.num_classes)
+                     num_classes=session.trainer.num_classes,
+                     regularizers=[p.regularizer for p in session.trainer.penalties.penalties])
     if resuming and restored is None:
         echo(f"{session.run_dir.root} holds no checkpoint yet: starting from epoch 1.")
     if cluster.is_chief:
@@ -158,9 +167,12 @@ def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str
              f"directory {session.run_dir.root}.")
         return RunResult(session.run_dir.root, state.epoch, restored, logs)
     export_model(session.gan.generator, session.run_dir.generator)
+    exported = f"generator exported to {session.run_dir.generator}"
+    if session.gan.generator_ema is not None:
+        export_model(session.gan.generator_ema, session.run_dir.generator_ema)
+        exported += f", the EMA generator to {session.run_dir.generator_ema}"
     mark_run(session, "completed")
-    echo(f"Done: {state.epoch} epochs in {session.run_dir.root}; generator exported to "
-         f"{session.run_dir.generator}.")
+    echo(f"Done: {state.epoch} epochs in {session.run_dir.root}; {exported}.")
     return RunResult(session.run_dir.root, state.epoch, restored, logs)
 
 
@@ -278,7 +290,8 @@ def core_callbacks(session: Session, state: LoopState, writer: Any,
                ] if metrics else []
     # Metric scores join the epoch logs before history/TensorBoard see them.
     return [*scoring,
-            HistoryCSV(session.run_dir.history, resumed_epoch=state.epoch),
+            HistoryCSV(session.run_dir.history, resumed_epoch=state.epoch,
+                       extra_fields=session.trainer.penalties.keys),
             HParamsCallback(writer, session.experiment),
             TensorBoardScalars(writer, initial_step=state.global_step,
                                steps_per_epoch=session.steps_per_epoch)]
@@ -329,7 +342,12 @@ def write_run_files(session: Session, provenance: dict[str, Any],
         latent_dim=session.trainer.latent_dim,
         latent_distribution=session.trainer.latent_distribution,
         num_classes=session.trainer.num_classes,
+        # The names of the classes a conditional generator draws (sample --class NAME).
+        class_names=class_names_of(session.dataset) if session.trainer.num_classes else [],
+        generator_ema=session.gan.generator_ema is not None,
         image_shape=list(session.dataset.image_shape), status="running",
+        # What it trains on: a resume on other data is refused (same_data).
+        data=data_fingerprint(session.dataset),
         # Relative local plugin paths in the config are relative to this folder.
         experiment_dir=str(experiment.base_dir.resolve()),
         epochs_completed=state.epoch, global_step=state.global_step,

@@ -6,7 +6,9 @@ are computed once and kept in ``<tfrecords>/.ganlab-eval-cache/`` as ``.npz`` fi
 everything that changes it:
 
 - the dataset's fingerprint (``dataset.json``: the options the TFRecords
-  were prepared with),
+  were prepared with) and the fingerprint of the raw files they were
+  prepared from (so TFRecords written again from changed files never get
+  the statistics of the old ones),
 - the real split and the number of samples,
 - the extractor's name, weights sha256 and resize method,
 - the image size the extractor was given,
@@ -37,8 +39,9 @@ from ganlab.evaluation.moments import FeatureSummary
 #: Folder of the cache inside a TFRecord folder.
 CACHE_DIR = ".ganlab-eval-cache"
 #: Bumped when the meaning of a cached entry changes (2: a subset of a split is
-#: evenly spaced through it, no longer its first images).
-CACHE_FORMAT = 2
+#: evenly spaced through it, no longer its first images; 3: keyed by the raw
+#: files' fingerprint too).
+CACHE_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class CacheKey:
         resize: Its resize method.
         image_size: ``(h, w, c)`` of the images given to it.
         features: The entry keeps every feature row, not only the moments.
+        source_fingerprint: The ``source_fingerprint`` of ``dataset.json``
+            (the raw files; empty when the manifest records none).
 
     """
 
@@ -65,6 +70,7 @@ class CacheKey:
     resize: str
     image_size: tuple[int, int, int]
     features: bool
+    source_fingerprint: str = ""
 
     def as_json(self) -> str:
         """The canonical JSON of the key (stored in the entry, hashed into its name)."""

@@ -25,7 +25,7 @@ from ganlab.errors import DataError, PluginError
 from ganlab.evaluation.cache import CACHE_DIR, CacheKey, StatisticsCache
 from ganlab.evaluation.moments import FeatureSummary, SummaryBuilder
 from ganlab.evaluation.results import GENERATOR_SAMPLES, MetricProtocol
-from ganlab.latents import check_distribution
+from ganlab.latents import check_distribution, truncate
 
 #: What a feature extractor must have (see the ``register_feature_extractors`` hook).
 EXTRACTOR_ATTRIBUTES = ("name", "weights_sha256", "resize", "features", "probabilities",
@@ -35,19 +35,26 @@ PREFERRED_SPLIT = "test"
 
 
 def latent_batches(count: int, latent_dim: int, distribution: str, seed: int,
-                   batch_size: int) -> Iterator[np.ndarray]:
+                   batch_size: int, truncation: float | None = None,
+                   num_classes: int = 0) -> Iterator[np.ndarray]:
     """``count`` float32 latents from the prior, ``batch_size`` at a time.
 
     One generator seeded with ``seed`` draws them in order, so the batches
     concatenate to exactly :func:`ganlab.latents.sample_latents` ``(count,
     ..., seed)``: the first 5,000 of 50,000 samples are the 5,000 samples.
+    With ``truncation`` (normal latents), :func:`ganlab.latents.truncate`
+    resamples their entries beyond the threshold, row by row, so that holds
+    for truncated samples too.
     """
     rng = np.random.default_rng(seed)
     uniform = check_distribution(distribution) == "uniform"
     for start in range(0, count, batch_size):
         size = (min(batch_size, count - start), latent_dim)
         values = rng.uniform(-1.0, 1.0, size=size) if uniform else rng.standard_normal(size=size)
-        yield values.astype(np.float32)
+        values = values.astype(np.float32)
+        if truncation is not None:
+            values = truncate(values, truncation, seed, num_classes, first_index=start)
+        yield values
 
 
 @dataclass
@@ -80,6 +87,12 @@ class EvaluationContext:
         baseline_split: Score this real split's images in place of generated
             ones (the real baseline: the best a generator could do); ``None``
             scores the generator.
+        generator_kind: Which generator ``generator`` is: ``"ema"`` (the EMA
+            generator of ``train.ema``) or ``"raw"``; recorded in protocols.
+        truncation: Truncate the generated samples' normal latents at this
+            threshold (:func:`ganlab.latents.truncate`); ``None``: no truncation.
+        num_classes: Classes of a class-conditional generator (truncation keeps
+            each latent's class).
 
     """
 
@@ -93,6 +106,9 @@ class EvaluationContext:
     epoch: int | None = None
     echo: Callable[[str], None] = _silent
     baseline_split: str | None = None
+    generator_kind: str = "raw"
+    truncation: float | None = None
+    num_classes: int = 0
     shared: _Shared = field(default_factory=_Shared, repr=False)
     fakes: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
 
@@ -162,7 +178,7 @@ class EvaluationContext:
             return
         seed = self.seed if seed is None else seed
         for latents in latent_batches(count, self.latent_dim, self.latent_distribution, seed,
-                                      batch_size):
+                                      batch_size, self.truncation, self.num_classes):
             yield np.asarray(self.generator(latents, training=False), dtype=np.float32)
 
     # -- features --------------------------------------------------------------------------
@@ -257,7 +273,14 @@ class EvaluationContext:
                               image_size=tuple(int(v) for v in self.image_shape),
                               resize=str(extractor.resize),
                               seed=int(self.seed if seed is None else seed), epoch=self.epoch,
-                              samples=self.protocol_samples)
+                              samples=self.protocol_samples, **self.protocol_generator)
+
+    @property
+    def protocol_generator(self) -> dict[str, Any]:
+        """The protocol's ``generator`` and ``truncation`` (empty and ``None`` for a baseline)."""
+        if self.baseline_split is not None:
+            return {"generator": "", "truncation": None}
+        return {"generator": self.generator_kind, "truncation": self.truncation}
 
     @property
     def protocol_samples(self) -> str:
@@ -289,7 +312,8 @@ class EvaluationContext:
                         weights_sha256=str(extractor.weights_sha256),
                         resize=str(extractor.resize),
                         image_size=tuple(int(v) for v in self.image_shape),
-                        features=keep_features)
+                        features=keep_features,
+                        source_fingerprint=str(self.manifest().get("source_fingerprint") or ""))
         # Every-row entries hold the moments too, so they serve a moments request.
         return [base] if keep_features else [base, replace(base, features=True)]
 

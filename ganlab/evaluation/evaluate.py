@@ -21,7 +21,9 @@ from typing import Any
 from ganlab.errors import ConfigError, GanlabError, PluginError, RunDirectoryError
 from ganlab.evaluation.context import EvaluationContext
 from ganlab.evaluation.records import METRICS_JSON, make_record, write_records
-from ganlab.evaluation.results import MetricProtocol, MetricResult, compute_metric, scores_of
+from ganlab.evaluation.results import MetricProtocol, MetricResult, compute_metric
+from ganlab.evaluation.scores import checked_scores, declared_specs
+from ganlab.latents import check_truncation
 
 #: The metric evaluated when neither ``--metric`` nor the experiment names one.
 DEFAULT_METRIC = "fid"
@@ -45,6 +47,9 @@ class EvaluationRequest:
         overrides: ``--set KEY=VALUE`` applied to the run's saved config.
         real_baseline: Score this real split in place of the generator (the
             floor the metrics can reach on this data), e.g. ``train``.
+        generator: ``"ema"`` or ``"raw"``; ``None``: the EMA generator when the
+            run has one (``train.ema``), else the trained one.
+        truncation: Truncate the samples' normal latents at this threshold.
 
     """
 
@@ -58,6 +63,8 @@ class EvaluationRequest:
     seed: int | None = None
     overrides: tuple[str, ...] = ()
     real_baseline: str | None = None
+    generator: str | None = None
+    truncation: float | None = None
 
 
 @dataclass(frozen=True)
@@ -107,11 +114,22 @@ def evaluate_run(request: EvaluationRequest, load_plugins: LoadPlugins,
     metrics = [_build_metric(block, registry, request, echo)
                for block in metric_blocks(experiment.config["metrics"], request.metrics)]
     dataset = build_dataset(experiment, registry)
+    _warn_if_stale(dataset, echo)
+    if request.truncation is not None:
+        try:
+            check_truncation(info.latent_distribution, request.truncation)
+        except ValueError as exc:
+            raise ConfigError(f"--truncation: {exc}.") from None
+    kind = ""
     if request.real_baseline is None:
-        restored = restore_generator(request.run_dir, request.epoch, registry)
+        restored = restore_generator(request.run_dir, request.epoch, registry,
+                                     request.generator)
         for warning in restored.warnings:
             echo(f"warning: {warning}")
         generator, epoch, described = restored.generator, restored.epoch, restored.description
+        kind = restored.kind
+        if request.truncation is not None:
+            described += f", latents truncated at {request.truncation:g}"
     else:
         generator, epoch = None, None
         described = f"the real '{request.real_baseline}' split as a baseline"
@@ -121,11 +139,33 @@ def evaluate_run(request: EvaluationRequest, load_plugins: LoadPlugins,
                                 latent_distribution=info.latent_distribution,
                                 image_shape=info.image_shape, dataset=dataset,
                                 registry=registry, seed=seed, epoch=epoch, echo=echo,
-                                baseline_split=request.real_baseline)
-    records = [make_record(_score(metric, provider, context, dataset))
+                                baseline_split=request.real_baseline, generator_kind=kind,
+                                truncation=request.truncation, num_classes=info.num_classes)
+    records = [make_record(_score(metric, provider, context, dataset),
+                           specs=declared_specs(metric, _who(metric, provider)))
                for metric, provider in metrics]
     path = write_records(directory.root / METRICS_JSON, records)
     return EvaluationReport(records, described, path)
+
+
+def _warn_if_stale(dataset: Any, echo: Callable[[str], None]) -> None:
+    """Say so when the TFRecords scored against were prepared from raw files that changed since."""
+    from ganlab.data import TFRecordImageDataset
+    from ganlab.data.fingerprint import current_source_fingerprint, source_changed
+
+    if not isinstance(dataset, TFRecordImageDataset):
+        return
+    try:
+        recorded = dataset.manifest().get("source_fingerprint")
+    except GanlabError:
+        return  # no TFRecords: scoring says what to do
+    current = current_source_fingerprint(dataset)
+    if source_changed(recorded, current):
+        echo(f"warning: the raw data changed since the TFRecords in {dataset.tfrecords} were "
+             f"prepared (written from {recorded}; the source now holds {current}): these "
+             "scores compare against the images as they were prepared then. To score against "
+             "the new files, prepare them again with `ganlab prepare EXPERIMENT.yaml "
+             "--overwrite` (that also drops the cached real statistics).")
 
 
 def metric_blocks(configured: Sequence[Mapping[str, Any]], names: Sequence[str]
@@ -217,10 +257,20 @@ def _score(metric: Any, provider: str, context: EvaluationContext, dataset: Any
     except Exception as exc:
         raise PluginError(f"The metric '{name}' from {provider} failed: "
                           f"{type(exc).__name__}: {exc}") from exc
+    who = _who(metric, provider)
+    scores = checked_scores(result, who, declared_specs(metric, who))
     if isinstance(result, MetricResult):
-        return result
+        if not isinstance(result.protocol, MetricProtocol):
+            raise PluginError(f"{who} returned a MetricResult whose protocol is "
+                              f"{type(result.protocol).__name__}, not a MetricProtocol.")
+        return MetricResult(scores, result.protocol, result.details)
     protocol = MetricProtocol(metric=name, extractor="", weights_sha256="", num_fake=0,
                               num_real=0, real_split="", image_size=context.image_shape,
                               resize="", seed=context.seed, epoch=context.epoch,
-                              samples=context.protocol_samples)
-    return MetricResult(scores_of(result), protocol)
+                              samples=context.protocol_samples, **context.protocol_generator)
+    return MetricResult(scores, protocol)
+
+
+def _who(metric: Any, provider: str) -> str:
+    """``The metric 'NAME' from PROVIDER``, for messages."""
+    return f"The metric '{getattr(metric, 'name', type(metric).__name__)}' from {provider}"

@@ -40,7 +40,7 @@ import numpy as np
 from PIL import Image
 
 from ganlab import hookimpl
-from ganlab.data import ImageExample, TFRecordImageDataset
+from ganlab.data import ImageExample, TFRecordImageDataset, source_fingerprint
 from ganlab.errors import DataError
 
 IMAGE_MAGIC = 2051
@@ -127,6 +127,8 @@ class MNIST(TFRecordImageDataset):
 
     #: Digit classes, kept as each record's ``image/class/label``.
     num_classes = 10
+    #: Each class is named by its digit.
+    class_names = tuple(str(digit) for digit in range(10))
 
     # Worker processes get a copy of the dataset: send the settings, not the arrays.
     def __getstate__(self) -> dict[str, Any]:
@@ -152,6 +154,23 @@ class MNIST(TFRecordImageDataset):
         if self.kind == "npz":
             return self.source.is_file()
         return self.source.is_dir() and bool(self._idx_pairs(strict=False))
+
+    def source_fingerprint(self) -> str | None:
+        """The content (sha256) of every file read: the IDX files, the npz or the embedded CSV.
+
+        MNIST's files are small, so their bytes are hashed: a replaced file
+        is noticed even with the same name, size and time. ``None`` when the
+        source is not there.
+        """
+        if not self.source_available():
+            return None
+        if self.kind == EMBEDDED:
+            path = embedded_path()
+            return source_fingerprint([path], root=path.parent, hash_content=True)
+        if self.kind == "npz":
+            return source_fingerprint([self.source], root=self.source.parent, hash_content=True)
+        files = [path for pair in self._idx_pairs(strict=False).values() for path in pair]
+        return source_fingerprint(files, root=self.source, hash_content=True)
 
     def plan(self) -> Mapping[str, Sequence[Any]]:
         """``split → [(split, index), ...]`` for every split the source has.

@@ -11,7 +11,8 @@ import numpy as np
 from PIL import Image
 
 from ganlab import DataError, params
-from ganlab.data import ImageExample, SkipExample, TFRecordImageDataset
+from ganlab.data import ImageExample, SkipExample, TFRecordImageDataset, source_fingerprint
+from ganlab.data.imagefile import open_image
 from ganlab_builtins.celeba.annotations import (
     Annotations,
     decode_attributes,
@@ -40,27 +41,19 @@ from ganlab_builtins.celeba.geometry import center_square, clip_box, square_arou
 
 # -- images ----------------------------------------------------------------------------------------
 def read_rgb(path: Path) -> Image.Image:
-    """Decode an image file fully to RGB.
+    """Decode an image file fully to RGB, within ganlab's pixel limit.
 
-    ``load()`` decodes every byte now: Pillow opens lazily and would otherwise
-    only notice a truncated file later (or never, with ``LOAD_TRUNCATED_IMAGES``,
-    which ganlab never enables).
+    :func:`ganlab.data.imagefile.open_image` decodes every byte now (a
+    truncated file is noticed here) and skips images over
+    ``MAX_IMAGE_PIXELS`` before decoding them (a decompression bomb).
 
     Raises:
-        SkipExample: The file is missing, not an image, truncated or corrupt.
+        SkipExample: The file is missing, empty, not an image, too large,
+            truncated or corrupt.
 
     """
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.convert("RGB")
-    except FileNotFoundError:
-        raise SkipExample(f"missing image file {path}") from None
-    except Image.UnidentifiedImageError:
-        raise SkipExample(f"not an image file: {path}") from None
-    except Exception as exc:  # any decoder failure means "unreadable"
-        raise SkipExample(f"truncated or corrupt image {path} "
-                          f"({type(exc).__name__}: {exc})") from None
+    with open_image(path) as image:
+        return image.convert("RGB")
 
 
 
@@ -184,6 +177,25 @@ class CelebA(TFRecordImageDataset):
         except DataError:
             return False
         return True
+
+    def source_fingerprint(self) -> str | None:
+        """The annotation files' content (sha256) and the variant's images (names, sizes, times).
+
+        The image folder is listed once (202,599 files take about a second);
+        ``None`` when the source is not there.
+        """
+        try:
+            layout = self._layout()
+        except DataError:
+            return None
+        annotations = [path for path in (layout.partition_file, layout.attr_file,
+                                         layout.bbox_file) if path is not None]
+        extension = VARIANTS[self.variant]
+        with os.scandir(layout.image_dir) as entries:
+            images = sorted(entry.path for entry in entries
+                            if entry.name.lower().endswith(extension) and entry.is_file())
+        return " + ".join((source_fingerprint(annotations, root=self.source, hash_content=True),
+                           source_fingerprint(images, root=self.source)))
 
     def plan(self) -> Mapping[str, Sequence[CelebAItem]]:
         """Every annotated image, per official split, in file order.
