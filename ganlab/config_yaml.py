@@ -10,6 +10,7 @@ each node once, so repeats of an alias cost nothing.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -66,6 +67,36 @@ def load_yaml_data(text: str, where: str) -> Any:
 
     """
     return parse_yaml(text, where)[0]
+
+
+#: A float as researchers write it; YAML 1.1 reads ``1e-3`` (no dot) as a string.
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)[eE][-+]?\d+")
+
+
+def parse_command_line_value(raw: str, where: str) -> Any:
+    """A value given on the command line (``--set``, ``--grid``, ``--extractor-param``).
+
+    Read as YAML, with the bounds of :func:`parse_yaml`, except that
+    ``1e-3`` is the number 0.001 (YAML 1.1 wants ``1.0e-3``), inside lists
+    and mappings too, so every option reads numbers the same way. An empty
+    value is the empty string.
+
+    Raises:
+        ConfigError: Invalid YAML or beyond the bounds; ``where`` names the option.
+
+    """
+    return _exponents_as_floats(load_yaml_data(raw, where)) if raw.strip() else ""
+
+
+def _exponents_as_floats(value: Any) -> Any:
+    """``value`` with every ``1e-3``-style string, in lists and mappings too, as a float."""
+    if isinstance(value, str):
+        return float(value) if _EXPONENT_FLOAT.fullmatch(value.strip()) else value
+    if isinstance(value, list):
+        return [_exponents_as_floats(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _exponents_as_floats(item) for key, item in value.items()}
+    return value
 
 
 def compose_bounded(text: str, where: str) -> yaml.Node | None:

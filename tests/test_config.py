@@ -185,6 +185,26 @@ def test_overrides_are_typed_and_validated(tmp_path: Path) -> None:
         load_experiment(path, ["train.batch_size=big"])
 
 
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("1e-3", 0.001), ("2.5E+2", 250.0), ("-1e-5", -1e-5), (".5e1", 5.0), ("1.0e-3", 0.001),
+    ("3", 3), ("true", True), ("1e", "1e"), ("e5", "e5"), ("[1e-3, 2]", [0.001, 2]),
+    ("", ""),
+])
+def test_set_and_grid_read_numbers_the_same_way(raw: str, expected: object) -> None:
+    from ganlab.sweep.spec import parse_value
+
+    data: dict = {"optimizers": {"generator": {}}}
+    apply_override(data, f"optimizers.generator.learning_rate={raw}")
+    assert data["optimizers"]["generator"]["learning_rate"] == expected
+    assert parse_value(raw) == expected
+
+
+def test_a_learning_rate_written_1e_minus_3_is_a_number(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID)
+    experiment = load_experiment(path, ["optimizers.generator.learning_rate=1e-3"])
+    assert experiment.config["optimizers"]["generator"]["learning_rate"] == 0.001
+
+
 @pytest.mark.parametrize(("override", "expected"), [
     ("train.epochs", "expected KEY.PATH=VALUE"),
     ("callbacks.5.name=x", "not a valid index"),
