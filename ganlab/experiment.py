@@ -23,8 +23,10 @@ from ganlab.config_yaml import (  # noqa: F401 - parse_yaml and the bounds are p
     MAX_YAML_VALUES,
     compose_bounded,
     load_yaml_data,
+    parse_command_line_value,
     parse_yaml,
 )
+from ganlab.contracts import AUGMENTATIONS
 from ganlab.errors import ConfigError, GanlabError
 from ganlab.schema import (
     MAX_BANK_SIZE,
@@ -38,6 +40,7 @@ from ganlab.schema import (
     describe_type,
     describe_value,
     greater_than,
+    in_open_unit_interval,
     in_unit_interval,
     join_path,
     matches,
@@ -46,8 +49,6 @@ from ganlab.schema import (
 from ganlab.settings import ExperimentSettings, settings_from_document
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-#: DiffAugment transformations (ganlab.engine.augment).
-AUGMENTATIONS = ("color", "translation", "cutout")
 #: Discriminator updates per generator update.
 MAX_D_STEPS = 100
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -106,6 +107,9 @@ EXPERIMENT_SCHEMA: dict[str, Field] = {
     "generator": _component("generator from another architecture", required=False),
     "discriminator": _component("discriminator from another architecture", required=False),
     "loss": _component("the paired GAN loss"),
+    "regularizers": Field((list,), default=[], items=_component("a regularizer"),
+                          doc="penalties added to D's (or G's) loss, e.g. "
+                              "[{name: r1, params: {gamma: 1.0, interval: 16}}]"),
     "optimizers": Field((dict,), default={}, schema={
         "generator": _adam(2e-4),
         "discriminator": _adam(2e-4),
@@ -138,6 +142,16 @@ EXPERIMENT_SCHEMA: dict[str, Field] = {
         "verbose": Field((int,), default=1, choices=(0, 1, 2)),
         "metrics_every_n_epochs": Field((int,), default=1, check=between(1, MAX_COUNT),
                                         doc="how often the experiment's metrics are scored"),
+        "ema": Field((dict,), default=None, nullable=True,
+                     doc="generator EMA: a shadow generator averaging G's weights, "
+                         "sampled from and scored by default (null: none)",
+                     schema={
+                         "decay": Field((float,), default=0.999, check=in_open_unit_interval,
+                                        doc="EMA decay per generator update"),
+                         "start_step": Field((int,), default=0, check=between(0, MAX_COUNT),
+                                             doc="generator updates during which the "
+                                                 "shadow copies G"),
+                     }),
     }),
     "latents": Field((dict,), default={}, schema={
         "bank_size": Field((int,), default=64, check=between(1, MAX_BANK_SIZE),
@@ -307,7 +321,7 @@ def apply_override(data: dict[str, Any], override: str) -> str:
         raise ConfigError(f"--set {override!r}: expected KEY.PATH=VALUE, e.g. "
                           "--set train.epochs=5.")
     try:
-        value = load_yaml_data(raw, f"--set {override!r}") if raw.strip() else ""
+        value = parse_command_line_value(raw, f"--set {override!r}")
     except ConfigError as exc:
         raise ConfigError(f"--set {override!r}: the value is not valid YAML ({exc}).") from None
     parts = key.strip().split(".")

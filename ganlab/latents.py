@@ -64,6 +64,80 @@ def with_class(latents: np.ndarray, num_classes: int, label: int) -> np.ndarray:
     return chosen
 
 
+#: Mixed into a truncation's seed, so that its resampling draws are not the latents' own.
+TRUNCATION_STREAM = 0x7472756E
+#: The smallest truncation threshold (below it, resampling takes very many rounds).
+MIN_TRUNCATION = 0.01
+
+
+def truncate(latents: np.ndarray, threshold: float, seed: int, num_classes: int = 0,
+             first_index: int = 0) -> np.ndarray:
+    """The truncation trick (Brock et al. 2019): entries beyond ``±threshold`` resampled.
+
+    Every entry of a normal latent with ``|z| > threshold`` is drawn again from
+    N(0, 1) until it falls inside, so the latents follow the normal prior
+    truncated to ``[-threshold, threshold]``. Lower thresholds trade variety
+    for fidelity.
+
+    Row ``r`` is resampled from its own stream, seeded by ``(seed, first_index
+    + r)``: a latent is truncated the same way whatever batch it comes in,
+    and the first 5,000 of 50,000 truncated samples are the 5,000 truncated
+    samples.
+
+    A class-conditional generator draws the class that the argmax of the last
+    ``num_classes`` entries names. Those entries are truncated too (the
+    network sees them), then each row's largest class entry is swapped with
+    the entry of its original class, so every latent still names the class
+    it named before (all entries stay inside the threshold).
+
+    Args:
+        latents: ``(n, latent_dim)`` normal latents.
+        threshold: The truncation threshold (at least :data:`MIN_TRUNCATION`).
+        seed: Seeds the resampling.
+        num_classes: ``K`` of a class-conditional generator (``0``: none).
+        first_index: The index of the first row in its sample (see above).
+
+    Raises:
+        ValueError: ``threshold`` is below :data:`MIN_TRUNCATION` or not finite.
+
+    """
+    if not (np.isfinite(threshold) and threshold >= MIN_TRUNCATION):
+        raise ValueError(f"the truncation threshold must be a number from {MIN_TRUNCATION}, "
+                         f"got {threshold!r}")
+    truncated = np.array(latents, dtype=np.float32, copy=True)
+    classes = truncated[:, -num_classes:].argmax(axis=1) if num_classes else None
+    for row, values in enumerate(truncated):
+        rng = np.random.default_rng([seed, TRUNCATION_STREAM, first_index + row])
+        outside = np.abs(values) > threshold
+        while outside.any():
+            values[outside] = rng.standard_normal(int(outside.sum())).astype(np.float32)
+            outside = np.abs(values) > threshold
+    if classes is not None:
+        _name_classes(truncated[:, -num_classes:], classes)
+    return truncated
+
+
+def check_truncation(distribution: str, threshold: float | None) -> None:
+    """Refuse truncation for a prior it does not apply to.
+
+    Raises:
+        ValueError: ``threshold`` is given for uniform latents.
+
+    """
+    if threshold is not None and check_distribution(distribution) == "uniform":
+        raise ValueError(
+            "truncation applies to normal latents, but this run's latents are uniform in "
+            "[-1, 1] (already bounded): drop --truncation, or train with a normal prior "
+            "(the architecture's latent_distribution: normal)")
+
+
+def _name_classes(entries: np.ndarray, classes: np.ndarray) -> None:
+    """Swap each row's largest entry with the entry of its class (in place)."""
+    rows = np.arange(len(entries))
+    largest = entries.argmax(axis=1)
+    entries[rows, largest], entries[rows, classes] = entries[rows, classes], entries[rows, largest]
+
+
 def lerp(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:
     """``steps`` points on the straight line from ``start`` to ``end`` (both included)."""
     weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]

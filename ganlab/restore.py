@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ganlab.errors import GanlabError, RunDirectoryError
+from ganlab.generators import EMA, GENERATOR_KINDS, RAW
 from ganlab.rundir import RunDirectory
 
 
@@ -38,6 +39,8 @@ class RunInfo:
         seed: The experiment's seed.
         num_classes: Classes of a class-conditional generator (the latent's
             last entries name one); ``0`` when it is unconditional.
+        class_names: The name of each class (``"0" .. "K-1"`` for runs that
+            did not record names).
 
     """
 
@@ -48,6 +51,7 @@ class RunInfo:
     latent_bank: np.ndarray
     seed: int = 0
     num_classes: int = 0
+    class_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class RestoredGenerator:
         epoch: Completed epochs it reflects (``None`` for ``generator.keras``
             when ``run.json`` does not say).
         warnings: Damaged checkpoints skipped to find the latest good one.
+        kind: ``"ema"`` (the EMA generator of ``train.ema``) or ``"raw"`` (the
+            trained generator).
 
     """
 
@@ -70,6 +76,7 @@ class RestoredGenerator:
     description: str
     epoch: int | None
     warnings: tuple[str, ...] = ()
+    kind: str = "raw"
 
 
 def read_run_info(run_dir: str | Path) -> RunInfo:
@@ -88,6 +95,9 @@ def read_run_info(run_dir: str | Path) -> RunInfo:
         raise RunDirectoryError(f"{directory.metadata} lacks {', '.join(missing)}: it was not "
                                 "written by this version of ganlab, or is damaged.")
     latent_dim = int(metadata["latent_dim"])
+    # Runs of ganlab before class-conditional GANs did not record classes, nor older ones names.
+    num_classes = int(metadata.get("num_classes", 0))
+    names = metadata.get("class_names") or [str(k) for k in range(num_classes)]
     if not directory.latent_bank.exists():
         raise RunDirectoryError(f"{directory.root} has no latent bank "
                                 f"({directory.latent_bank.name}).")
@@ -103,8 +113,7 @@ def read_run_info(run_dir: str | Path) -> RunInfo:
                    image_shape=tuple(int(v) for v in metadata["image_shape"]),
                    latent_bank=bank.astype(np.float32),
                    seed=int((directory.read_config() or {}).get("seed", 0)),
-                   # Runs of ganlab before class-conditional GANs did not record it.
-                   num_classes=int(metadata.get("num_classes", 0)))
+                   num_classes=num_classes, class_names=tuple(str(n) for n in names))
 
 
 def available_epochs(run_dir: str | Path) -> list[int]:
@@ -116,7 +125,7 @@ def available_epochs(run_dir: str | Path) -> list[int]:
 
 
 def load_generator(run_dir: str | Path, checkpoint: int | Any | None = None,
-                   registry: Any | None = None) -> Any:
+                   registry: Any | None = None, generator: str | None = None) -> Any:
     """The generator of a run, from its export or from one of its checkpoints.
 
     Args:
@@ -129,26 +138,38 @@ def load_generator(run_dir: str | Path, checkpoint: int | Any | None = None,
         registry: The plugin registry to rebuild the architecture with
             (checkpoints only); ``None`` loads the plugins the run's config
             lists plus the installed ones.
+        generator: ``"ema"``: the EMA generator of a run trained with
+            ``train.ema`` (``generator_ema.keras``, or the checkpoint's);
+            ``"raw"``: the trained generator; ``None``: the EMA generator
+            when the run has one, else the trained one.
 
     Returns:
         A ``keras.Model`` mapping ``(batch, latent_dim)`` latents to images.
 
     Raises:
         RunDirectoryError: No such run, no such checkpoint (the message lists
-            the epochs available), or weights that no longer fit the
-            architecture.
+            the epochs available), weights that no longer fit the
+            architecture, or ``"ema"`` asked of a run without an EMA generator.
 
     """
-    return restore_generator(run_dir, checkpoint, registry).generator
+    return restore_generator(run_dir, checkpoint, registry, generator).generator
 
 
 def restore_generator(run_dir: str | Path, checkpoint: int | Any | None = None,
-                      registry: Any | None = None) -> RestoredGenerator:
-    """Like :func:`load_generator`, also saying where the weights came from."""
+                      registry: Any | None = None, generator: str | None = None,
+                      ) -> RestoredGenerator:
+    """Like :func:`load_generator`, also saying where the weights came from and which it is.
+
+    Every command that draws images (``sample``, ``evaluate``, ``arithmetic``,
+    ``interpolate``) gets its generator here, so ``--generator ema|raw``
+    means the same everywhere.
+    """
+    if generator not in (None, *GENERATOR_KINDS):
+        raise ValueError(f"generator must be None, 'ema' or 'raw', got {generator!r}")
     directory = _open_run(run_dir)
     if checkpoint is None and directory.generator.exists():
-        return _exported(directory)
-    return _from_checkpoint(directory, checkpoint, registry)
+        return _exported(directory, generator)
+    return _from_checkpoint(directory, checkpoint, registry, generator)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -163,32 +184,39 @@ def _open_run(run_dir: str | Path) -> RunDirectory:
     return directory
 
 
-def load_exported_generator(run_dir: Path) -> tuple[Any, dict[str, Any]]:
-    """The ``generator.keras`` of a run and its ``run.json`` metadata.
+def load_exported_generator(run_dir: Path, path: Path | None = None,
+                            ) -> tuple[Any, dict[str, Any]]:
+    """An exported generator of a run and its ``run.json`` metadata.
+
+    Args:
+        run_dir: The run directory.
+        path: The export (default: ``generator.keras``; ``generator_ema.keras``
+            is the EMA generator's).
 
     Raises:
         RunDirectoryError: Not a run directory, or no exported generator yet.
     """
     directory = RunDirectory(run_dir)
+    path = path or directory.generator
     metadata = directory.read_metadata()
     if not metadata:
         raise RunDirectoryError(f"{run_dir} is not a ganlab run directory (no run.json).")
-    if not directory.generator.exists():
+    if not path.exists():
         raise RunDirectoryError(
-            f"{run_dir} has no exported generator ({directory.generator.name} is written when "
+            f"{run_dir} has no exported generator ({path.name} is written when "
             "training completes). Finish the run with 'ganlab run' first, or pick a "
             "checkpoint with --epoch N.")
-    _check_keras_archive(directory.generator)
+    _check_keras_archive(path)
     import keras
 
     try:
-        generator = keras.saving.load_model(directory.generator, compile=False)
+        generator = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # noqa: BLE001 - Keras raises many kinds on a damaged file
         raise RunDirectoryError(
-            f"Cannot load {directory.generator} ({type(exc).__name__}: {exc}). The exported "
+            f"Cannot load {path} ({type(exc).__name__}: {exc}). The exported "
             "generator is damaged or was not written by ganlab: delete it and pick a "
             "checkpoint with --epoch N, or run 'ganlab run' again to export it.") from None
-    _check_generator_shapes(generator, directory.generator, metadata)
+    _check_generator_shapes(generator, path, metadata)
     return generator, metadata
 
 
@@ -240,12 +268,23 @@ def _check_generator_shapes(generator: Any, path: Path, metadata: dict[str, Any]
             "again to export it.")
 
 
-def _exported(directory: RunDirectory) -> RestoredGenerator:
-    generator, metadata = load_exported_generator(directory.root)
+def _exported(directory: RunDirectory, wanted: str | None) -> RestoredGenerator:
+    ema = directory.generator_ema.exists()
+    if wanted == EMA and not ema:
+        raise RunDirectoryError(_no_ema_message(directory, directory.generator_ema.name))
+    kind = EMA if ema and wanted != RAW else RAW
+    path = directory.generator_ema if kind == EMA else directory.generator
+    generator, metadata = load_exported_generator(directory.root, path)
     epochs = metadata.get("epochs_completed")
-    return RestoredGenerator(generator, directory.generator,
-                             f"the exported generator ({directory.generator.name})",
-                             int(epochs) if epochs is not None else None)
+    what = "EMA generator" if kind == EMA else "generator"
+    return RestoredGenerator(generator, path, f"the exported {what} ({path.name})",
+                             int(epochs) if epochs is not None else None, kind=kind)
+
+
+def _no_ema_message(directory: RunDirectory, where: str) -> str:
+    return (f"{directory.root} has no EMA generator ({where} lacks one: the run was trained "
+            "without train.ema). Use --generator raw (the trained generator), or train with "
+            "train.ema: {decay: 0.999} to keep one.")
 
 
 def _open_checkpoint(directory: RunDirectory, checkpoint: int | Any | None,
@@ -291,15 +330,21 @@ def _missing_checkpoint_message(directory: RunDirectory, wanted: Any, present: l
 
 
 def _from_checkpoint(directory: RunDirectory, checkpoint: int | Any | None,
-                     registry: Any | None) -> RestoredGenerator:
-    from ganlab.engine.checkpoint import CheckpointStore, assign_variables
+                     registry: Any | None, wanted: str | None) -> RestoredGenerator:
+    from ganlab.engine.checkpoint import EMA_PREFIX, CheckpointStore, assign_variables, has_ema
 
     chosen, arrays, problems = _open_checkpoint(directory, checkpoint)
     source = CheckpointStore(directory.checkpoints).path(chosen)
+    if wanted == EMA and not has_ema(arrays):
+        raise RunDirectoryError(_no_ema_message(directory, source.name))
+    kind = EMA if has_ema(arrays) and wanted != RAW else RAW
     generator = _rebuild_generator(directory, registry)
-    assign_variables("generator", generator.weights, arrays, source)
-    return RestoredGenerator(generator, source, f"the checkpoint at the {chosen.describe()}",
-                             chosen.epoch, tuple(problems))
+    assign_variables(EMA_PREFIX if kind == EMA else "generator", generator.weights, arrays,
+                     source)
+    what = "the EMA generator of " if kind == EMA else ""
+    return RestoredGenerator(generator, source,
+                             f"{what}the checkpoint at the {chosen.describe()}",
+                             chosen.epoch, tuple(problems), kind=kind)
 
 
 def _rebuild_generator(directory: RunDirectory, registry: Any | None) -> Any:

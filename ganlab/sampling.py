@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ganlab.contracts import class_index
 from ganlab.errors import RunDirectoryError
 from ganlab.images import label_cells, save_png, tile, to_pil
-from ganlab.latents import sample_latents, with_class
+from ganlab.latents import check_truncation, sample_latents, truncate, with_class
 
 
 def generate(generator: Any, latents: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -40,9 +41,25 @@ def choose_latents(bank: np.ndarray, num: int, seed: int | None, latent_dim: int
     return latents, [f"s{seed + i}" for i in range(num)]
 
 
+def truncate_chosen(latents: np.ndarray, threshold: float, seed: int | None, run_seed: int,
+                    num_classes: int = 0) -> np.ndarray:
+    """:func:`choose_latents`' latents truncated, each as its exemplar name says.
+
+    Bank entry ``i`` is truncated with the run's seed as row ``i``; the latent
+    of seed ``S`` with seed ``S`` as row 0. So cell ``i`` is the same latent
+    as exemplar ``i`` (or ``sS``) truncated by ``ganlab arithmetic`` and
+    ``interpolate``.
+    """
+    if seed is None:
+        return truncate(latents, threshold, run_seed, num_classes)
+    return np.concatenate([truncate(latents[i:i + 1], threshold, seed + i, num_classes)
+                           for i in range(len(latents))])
+
+
 def draw_grid(run_dir: Path, *, num: int, out: Path, seed: int | None = None,
               rows: int | None = None, numbered: bool = False, epoch: int | None = None,
-              label: int | None = None) -> Path:
+              label: int | str | None = None, generator: str | None = None,
+              truncation: float | None = None) -> Path:
     """Write a grid of ``num`` generated images to ``out``.
 
     Args:
@@ -54,8 +71,13 @@ def draw_grid(run_dir: Path, *, num: int, out: Path, seed: int | None = None,
         numbered: Label each cell with its exemplar name (bank index or ``sN``).
         epoch: Use the checkpoint at the end of this epoch instead of the
             exported generator (works while a run is still training).
-        label: Draw every cell as this class (a class-conditional run only):
-            the same latents, their class entries set to it.
+        label: Draw every cell as this class (a class-conditional run only),
+            by name (``"cat"``) or index (``3``): the same latents, their
+            class entries set to it.
+        generator: ``"ema"`` or ``"raw"``; ``None``: the EMA generator when
+            the run has one (see :func:`ganlab.restore.restore_generator`).
+        truncation: Truncate the (normal) latents at this threshold
+            (:func:`truncate_chosen`).
 
     Raises:
         RunDirectoryError: ``label`` is given for an unconditional run, or is
@@ -66,13 +88,19 @@ def draw_grid(run_dir: Path, *, num: int, out: Path, seed: int | None = None,
     info = read_run_info(run_dir)
     latents, labels = choose_latents(info.latent_bank, num, seed, info.latent_dim,
                                      info.latent_distribution)
+    if truncation is not None:
+        try:
+            check_truncation(info.latent_distribution, truncation)
+        except ValueError as exc:
+            raise RunDirectoryError(f"Cannot truncate the latents of {run_dir}: {exc}.") from None
+        latents = truncate_chosen(latents, truncation, seed, info.seed, info.num_classes)
     if label is not None:
         try:
-            latents = with_class(latents, info.num_classes, label)
+            index = class_index(info.class_names, label)
+            latents = with_class(latents, info.num_classes, index)
         except ValueError as exc:
-            raise RunDirectoryError(f"Cannot draw class {label} from {run_dir}: {exc}.") from None
-    generator = load_generator(run_dir, checkpoint=epoch)
-    images = generate(generator, latents)
+            raise RunDirectoryError(f"Cannot draw class '{label}' from {run_dir}: {exc}.") from None
+    images = generate(load_generator(run_dir, checkpoint=epoch, generator=generator), latents)
     rows = rows or max(1, int(math.floor(math.sqrt(num))))
     grid = tile(images, rows=rows)
     if not numbered:

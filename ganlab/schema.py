@@ -195,6 +195,11 @@ def in_unit_interval(v: float) -> str | None:
     return None if 0.0 <= v < 1.0 else "expected a value in [0, 1)"
 
 
+def in_open_unit_interval(v: float) -> str | None:
+    """Check ``0 < value < 1`` (an EMA decay)."""
+    return None if 0.0 < v < 1.0 else "expected a value in (0, 1)"
+
+
 def matches(pattern: str, what: str) -> Check:
     """Check a string against a regular expression."""
     compiled = re.compile(pattern)

@@ -69,6 +69,20 @@ class OptimizerSettings:
 
 
 @dataclass(frozen=True)
+class EmaSettings:
+    """The generator EMA (``train.ema``): a shadow generator averaging G's weights.
+
+    Attributes:
+        decay: The EMA decay, in (0, 1) (BigGAN: 0.9999; 0.999 for short runs).
+        start_step: Generator updates during which the shadow copies G.
+
+    """
+
+    decay: float
+    start_step: int
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     """The training loop (meanings: the schema's ``train`` docs, docs/experiments.md)."""
 
@@ -87,6 +101,7 @@ class TrainSettings:
     devices: tuple[str, ...] | None
     verbose: int
     metrics_every_n_epochs: int
+    ema: EmaSettings | None
 
 
 @dataclass(frozen=True)
@@ -121,6 +136,7 @@ class ExperimentSettings:
     generator: ComponentSettings | None
     discriminator: ComponentSettings | None
     loss: ComponentSettings
+    regularizers: tuple[ComponentSettings, ...]
     optimizers: OptimizerSettings
     train: TrainSettings
     latents: LatentSettings

@@ -83,13 +83,17 @@ def test_evaluate_writes_metrics_json_with_its_protocol(trained: dict[str, Any])
     run_dir = trained["run_dir"]
     result = evaluate(run_dir, "--epoch", "1")
     assert result.exit_code == 0, result.output
-    assert re.search(r"^fid\s+fid\s+[0-9.e+-]+\s+64\s+64\s+test\s+projection\s+1\s+generator"
+    assert re.search(r"^fid\s+fid\s+[0-9.e+-]+\s+lower\s+64\s+64\s+test\s+projection\s+1\s+"
+                     r"generator"
                      r"\s+raw$",
                      result.stdout, re.MULTILINE), result.stdout
     by_metric = {r["metric"]: r for r in records(run_dir) if r["protocol"]["epoch"] == 1}
     assert set(by_metric) == set(SCORES)
     fid = by_metric["fid"]
-    assert list(fid) == ["metric", "scores", "details", "protocol", "evaluated_at"]
+    assert list(fid) == ["metric", "scores", "details", "protocol", "evaluated_at",
+                         "score_specs"]
+    assert fid["score_specs"] == {"fid": {"higher_is_better": False, "minimum": 0.0,
+                                          "maximum": None}}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", fid["evaluated_at"])
     protocol = fid["protocol"]
     assert list(protocol) == ["metric", "extractor", "weights_sha256", "num_fake", "num_real",
@@ -148,7 +152,7 @@ def test_the_real_baseline_scores_a_real_split_in_place_of_the_generator(
                       "classifier_score")
     assert result.exit_code == 0, result.output
     assert "Evaluating the real 'train' split as a baseline." in result.output
-    assert re.search(r"^fid\s+fid\s+[0-9.e+-]+\s+64\s+64\s+test\s+projection\s+None\s+"
+    assert re.search(r"^fid\s+fid\s+[0-9.e+-]+\s+lower\s+64\s+64\s+test\s+projection\s+None\s+"
                      r"real:train\s+-$", result.stdout, re.MULTILINE), result.stdout
     baseline = {r["metric"]: r for r in records(run_dir)
                 if r["protocol"]["samples"] == "real:train"}

@@ -14,16 +14,22 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ganlab.components import build_architectures, build_dataset, build_loss, build_networks
-from ganlab.contracts import dataset_location, num_classes_of
-from ganlab.data import TFRecordImageDataset
+from ganlab.components import (
+    build_architectures,
+    build_dataset,
+    build_loss,
+    build_networks,
+    build_regularizers,
+)
+from ganlab.contracts import class_names_of, dataset_location, num_classes_of, supports_labels
 from ganlab.data.pipeline import ensure_prepared, worker_shares
 from ganlab.engine.checkpoint import CheckpointStore
 from ganlab.engine.checkpointer import Checkpointer
 from ganlab.engine.cluster import Cluster
+from ganlab.engine.ema import GeneratorEMA
 from ganlab.engine.strategy import make_strategy
 from ganlab.engine.trainer import GAN, GANTrainer
-from ganlab.errors import ConfigError, DataError, PluginError
+from ganlab.errors import ConfigError, DataError, GanlabError, PluginError
 from ganlab.experiment import Experiment
 from ganlab.latents import check_distribution
 from ganlab.registry import Registry
@@ -82,6 +88,7 @@ class Networks:
     latent_dim: int
     latent_distribution: str
     num_classes: int = 0
+    generator_architecture: Any = None
 
 
 def build_models(experiment: Experiment, registry: Registry, dataset: Any) -> Networks:
@@ -100,7 +107,7 @@ def build_models(experiment: Experiment, registry: Registry, dataset: Any) -> Ne
             f"shape {produced} but the dataset's images are {image_shape}: set the "
             "architecture's params to match the dataset (image size and channels).")
     return Networks(generator, discriminator, int(g_arch.latent_dim),
-                    check_distribution(g_arch.latent_distribution), num_classes)
+                    check_distribution(g_arch.latent_distribution), num_classes, g_arch)
 
 
 def architecture_classes(experiment: Experiment, g_arch: Any, d_arch: Any, dataset: Any) -> int:
@@ -114,10 +121,10 @@ def architecture_classes(experiment: Experiment, g_arch: Any, d_arch: Any, datas
     settings = experiment.settings
     try:
         g_classes, d_classes = num_classes_of(g_arch), num_classes_of(d_arch)
-        data_classes = num_classes_of(dataset)
+        data_classes = len(class_names_of(dataset))
     except (TypeError, ValueError) as exc:  # a plugin's attribute, not the experiment's
         raise PluginError(f"The experiment's dataset or architecture has an invalid "
-                          f"num_classes attribute: {exc}.") from None
+                          f"num_classes or class_names attribute: {exc}.") from None
     if g_classes != d_classes:
         raise ConfigError(
             f"The generator ('{settings.generator_block.name}') is conditioned on {g_classes} "
@@ -131,11 +138,11 @@ def architecture_classes(experiment: Experiment, g_arch: Any, d_arch: Any, datas
         raise ConfigError(
             f"The architecture is class-conditional with num_classes {g_classes}, but the "
             f"dataset '{settings.dataset.name}' {remedy}")
-    if g_classes and not isinstance(dataset, TFRecordImageDataset):
+    if g_classes and not supports_labels(dataset):
         raise ConfigError(
             f"The architecture is class-conditional, but the dataset "
-            f"'{settings.dataset.name}' is not stored as TFRecords, where ganlab reads the "
-            "labels from: set the architecture's num_classes to 0.")
+            f"'{settings.dataset.name}' cannot give its labels (its load() takes no "
+            "with_labels): set the architecture's num_classes to 0.")
     return g_classes
 
 
@@ -153,13 +160,51 @@ def build_trainer(experiment: Experiment, registry: Registry, strategy: Any, dat
                                train.precision)
         g_opt.build(generator.trainable_variables)
         d_opt.build(discriminator.trainable_variables)
-        gan = GAN(generator, discriminator)
+        # After G and D: building the shadow draws no initial weights they use.
+        ema = build_ema(experiment, registry, networks) if train.ema else None
+        gan = GAN(generator, discriminator, generator_ema=ema.shadow if ema else None)
+        # In the scope: a regularizer's state variables are mirrored like the weights.
+        regularizers = list(zip([block.name for block in experiment.settings.regularizers],
+                                build_regularizers(experiment, registry), strict=True))
     return GANTrainer(strategy, gan, build_loss(experiment, registry), g_opt, d_opt,
                       latent_dim=networks.latent_dim,
                       latent_distribution=networks.latent_distribution,
                       seed=experiment.settings.seed, jit_compile=train.jit_compile,
                       d_steps=train.d_steps, augment=train.augment,
-                      num_classes=networks.num_classes)
+                      num_classes=networks.num_classes, ema=ema, regularizers=regularizers)
+
+
+def build_ema(experiment: Experiment, registry: Registry, networks: Networks) -> GeneratorEMA:
+    """The generator EMA of ``train.ema``: a second generator of the architecture, G's copy.
+
+    Built in the strategy's scope (the caller's), so its variables are
+    mirrored like G's.
+
+    Raises:
+        PluginError: The architecture's ``build_generator()`` fails or does not
+            build a second, identical network.
+
+    """
+    settings = experiment.settings.train.ema
+    assert settings is not None
+    block = experiment.settings.generator_block
+    try:
+        shadow = networks.generator_architecture.build_generator()
+    except GanlabError:
+        raise
+    except Exception as exc:
+        component = registry.resolve("architecture", block.name)
+        raise PluginError(
+            f"The architecture '{component.name}' from {component.provider} raised "
+            f"{type(exc).__name__}: {exc} in build_generator() (building the EMA generator of "
+            "train.ema). --debug shows the traceback.") from exc
+    try:
+        return GeneratorEMA(shadow, networks.generator, decay=settings.decay,
+                            start_step=settings.start_step)
+    except PluginError as exc:
+        component = registry.resolve("architecture", block.name)
+        raise PluginError(f"The architecture '{component.name}' from {component.provider}: "
+                          f"{exc}") from None
 
 
 # -- TensorFlow, the cluster, the data ------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,19 +54,23 @@ class HistoryCSV(keras.callbacks.Callback):
     Args:
         path: The CSV file.
         resumed_epoch: Completed epochs restored from the checkpoint.
+        extra_fields: More step logs to keep (the regularizers' ``reg_<name>``),
+            in columns after ``d_fake``.
 
     """
 
-    def __init__(self, path: Path, resumed_epoch: int = 0):
+    def __init__(self, path: Path, resumed_epoch: int = 0, extra_fields: Sequence[str] = ()):
         super().__init__()
         self.path = path
-        keep_epochs_up_to(path, HISTORY_FIELDS, resumed_epoch)
+        split = HISTORY_FIELDS.index("d_fake") + 1
+        self.fields = (*HISTORY_FIELDS[:split], *extra_fields, *HISTORY_FIELDS[split:])
+        keep_epochs_up_to(path, self.fields, resumed_epoch)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Append the epoch's row (``epoch`` is 1-based in the file)."""
         row = {"epoch": epoch + 1, **{k: f"{v:.6g}" for k, v in (logs or {}).items()
-                                      if k in HISTORY_FIELDS}}
-        append_rows(self.path, HISTORY_FIELDS, [row])
+                                      if k in self.fields}}
+        append_rows(self.path, self.fields, [row])
 
 
 class TensorBoardScalars(keras.callbacks.Callback):
@@ -124,7 +129,9 @@ class MetricsCallback(keras.callbacks.Callback):
     Each metric's scores join the epoch logs as ``<metric>/<score>`` (so the
     TensorBoard callback after it writes them) and are appended to
     ``metrics.csv`` (``epoch,metric,score,value``). The samples come from a
-    fixed seed, so scores of different epochs compare like with like.
+    fixed seed, so scores of different epochs compare like with like. The
+    generator scored is the EMA generator when the run keeps one
+    (``train.ema``), else the trained one; each protocol says which.
     Metrics whose ``compute`` takes a ``context`` keyword get an
     :class:`ganlab.evaluation.EvaluationContext` (the one ``ganlab
     evaluate`` gives, so both score alike).
@@ -152,6 +159,8 @@ class MetricsCallback(keras.callbacks.Callback):
         self.source = source
         self.registry = registry
         self._context: Any = None
+        #: id(metric) → (its label for messages, its declared score specs).
+        self._specs: dict[int, tuple[str, dict[str, Any]]] = {}
         keep_epochs_up_to(path, METRICS_FIELDS, resumed_epoch)
 
     def generate(self, count: int) -> Any:
@@ -161,7 +170,7 @@ class MetricsCallback(keras.callbacks.Callback):
 
         run = self.model.run
         latents = sample_latents(count, run.latent_dim, run.latent_distribution, self.seed)
-        return generate(self.model.generator, latents)
+        return generate(self.model.sampling_generator, latents)
 
     def evaluation_context(self, epochs_completed: int) -> Any:
         """The context for this epoch (extractors and real statistics kept across epochs)."""
@@ -170,17 +179,23 @@ class MetricsCallback(keras.callbacks.Callback):
         if self._context is None:
             run = self.model.run
             self._context = EvaluationContext(
-                generator=self.model.generator, latent_dim=run.latent_dim,
+                generator=self.model.sampling_generator, latent_dim=run.latent_dim,
                 latent_distribution=run.latent_distribution, image_shape=run.image_shape,
-                dataset=self.source, registry=self.registry, seed=self.seed)
-        return self._context.at_epoch(self.model.generator, epochs_completed)
+                dataset=self.source, registry=self.registry, seed=self.seed,
+                generator_kind=self.model.sampling_kind)
+        return self._context.at_epoch(self.model.sampling_generator, epochs_completed)
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         """Build the feature extractors the metrics name, before the first step.
 
         A missing extractor (say, a domain classifier not trained yet) then
         stops the run before it trains instead of at the first scored epoch.
+        Also writes ``score_specs.json`` beside ``metrics.csv``: which way each
+        score is better, as the metrics declare (``ganlab compare`` reads it).
         """
+        from ganlab.evaluation.scores import write_score_specs
+
+        self._specs = write_score_specs(self.path.parent, self.metrics, self.registry)
         if self.registry is None or self.source is None:
             return
         context = self.evaluation_context(0)
@@ -191,7 +206,8 @@ class MetricsCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Score every metric on the period; add the scores to ``logs``."""
-        from ganlab.evaluation import compute_metric, scores_of
+        from ganlab.evaluation import compute_metric
+        from ganlab.evaluation.scores import checked_scores, metric_label
 
         if (epoch + 1) % self.every_n_epochs:
             return
@@ -199,7 +215,8 @@ class MetricsCallback(keras.callbacks.Callback):
         context = self.evaluation_context(epoch + 1)
         for metric in self.metrics:
             result = compute_metric(metric, self.generate, self.dataset, context)
-            for score, value in scores_of(result).items():
+            who, specs = self._specs.get(id(metric), (metric_label(metric, self.registry), {}))
+            for score, value in checked_scores(result, who, specs).items():
                 key = f"{metric.name}/{score}"
                 if logs is not None:
                     logs[key] = float(value)

@@ -3,7 +3,8 @@
 A checkpoint is one ``.npz`` file (numpy's zip format, every array
 CRC-checked, loaded with ``allow_pickle=False``: no pickle anywhere) holding
 G and D (weights, and the state of their random-seed generators, e.g. for
-dropout), both optimizer states, the training RNG state, the fixed latent
+dropout), the EMA generator's weights when the run keeps one
+(``generator_ema/NNNN``), both optimizer states, the training RNG state, the fixed latent
 bank and a JSON ``__meta__`` member (epoch, step, global step, last finite
 losses, running epoch totals).
 
@@ -45,6 +46,10 @@ FORMAT_VERSION = 1
 META_KEY = "__meta__"
 #: Members every checkpoint written by the engine has.
 REQUIRED_KEYS = ("rng_state", "latent_bank")
+#: Prefix of the EMA generator's weights (``train.ema``) in a checkpoint.
+EMA_PREFIX = "generator_ema"
+#: Prefix of the state the experiment's regularizers keep (LeCam's anchors).
+REGULARIZER_PREFIX = "regularizers"
 
 
 @dataclass(frozen=True, order=True)
@@ -379,6 +384,12 @@ def seed_variables(model: Any) -> list[Any]:
     return [v for v in model.variables if id(v) not in weights]
 
 
+def regularizer_state(trainer: Any) -> list[Any]:
+    """The variables the trainer's regularizers keep (none without regularizers)."""
+    penalties = getattr(trainer, "penalties", None)
+    return penalties.variables if penalties is not None else []
+
+
 def training_arrays(trainer: Any, latent_bank: np.ndarray) -> dict[str, np.ndarray]:
     """Everything the training state of ``trainer`` is made of, as named arrays.
 
@@ -392,19 +403,52 @@ def training_arrays(trainer: Any, latent_bank: np.ndarray) -> dict[str, np.ndarr
     for name, model in (("generator", gan.generator), ("discriminator", gan.discriminator)):
         arrays.update(variables_state(name, model.weights))
         arrays.update(variables_state(f"{name}_seeds", seed_variables(model)))
+    if getattr(trainer, "ema", None) is not None:
+        arrays.update(variables_state(EMA_PREFIX, trainer.ema.shadow.weights))
     arrays.update(variables_state("g_optimizer", trainer.g_optimizer.variables))
     arrays.update(variables_state("d_optimizer", trainer.d_optimizer.variables))
+    arrays.update(variables_state(REGULARIZER_PREFIX, regularizer_state(trainer)))
     arrays["rng_state"] = np.asarray(trainer.rng.state.numpy())
     arrays["latent_bank"] = latent_bank
     return arrays
 
 
-def assign_training_arrays(trainer: Any, arrays: Mapping[str, np.ndarray], source: Path) -> None:
-    """Put a checkpoint's arrays back into the models, optimizers and RNG of ``trainer``."""
+def assign_training_arrays(trainer: Any, arrays: Mapping[str, np.ndarray], source: Path
+                           ) -> list[str]:
+    """Put a checkpoint's arrays back into the models, optimizers and RNG of ``trainer``.
+
+    Returns:
+        Notes for the user: how the generator EMA was restored when the
+        checkpoint and the experiment disagree on having one (a branch made
+        with ``--from-checkpoint`` that adds or drops ``train.ema``).
+
+    """
     gan = trainer.gan
     for name, model in (("generator", gan.generator), ("discriminator", gan.discriminator)):
         assign_variables(name, model.weights, arrays, source)
         assign_variables(f"{name}_seeds", seed_variables(model), arrays, source)
     assign_variables("g_optimizer", trainer.g_optimizer.variables, arrays, source)
     assign_variables("d_optimizer", trainer.d_optimizer.variables, arrays, source)
+    if any(key.startswith(REGULARIZER_PREFIX + "/") for key in arrays):
+        # A checkpoint without any (a branch that adds a regularizer) keeps the fresh state.
+        assign_variables(REGULARIZER_PREFIX, regularizer_state(trainer), arrays, source)
     trainer.rng.state.assign(arrays["rng_state"])
+    return assign_ema(getattr(trainer, "ema", None), arrays, source)
+
+
+def has_ema(arrays: Mapping[str, Any]) -> bool:
+    """Whether a checkpoint holds an EMA generator."""
+    return any(key.startswith(EMA_PREFIX + "/") for key in arrays)
+
+
+def assign_ema(ema: Any, arrays: Mapping[str, np.ndarray], source: Path) -> list[str]:
+    """Restore the EMA generator's weights; start it from G when the checkpoint has none."""
+    if ema is None:
+        return ([f"{source.name} holds an EMA generator, which this experiment (no "
+                 "train.ema) does not keep: it is dropped."] if has_ema(arrays) else [])
+    if not has_ema(arrays):
+        ema.copy_from_generator()
+        return [f"{source.name} holds no EMA generator (its run had no train.ema): the EMA "
+                "generator starts as a copy of the restored generator."]
+    assign_variables(EMA_PREFIX, ema.shadow.weights, arrays, source)
+    return []

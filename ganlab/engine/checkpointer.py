@@ -107,7 +107,7 @@ class Checkpointer:
             echo(f"warning: {problem}")
         if problems:
             echo(f"warning: falling back to {source.name} ({checkpoint.describe()}).")
-        assign_training_arrays(self.trainer, arrays, source)
+        notes = assign_training_arrays(self.trainer, arrays, source)
         if not optimizers.schedule:
             self.trainer.g_optimizer.learning_rate = optimizers.generator.learning_rate
             self.trainer.d_optimizer.learning_rate = optimizers.discriminator.learning_rate
@@ -116,9 +116,12 @@ class Checkpointer:
                           epoch_totals=dict(meta.get("epoch_totals") or {}),
                           epoch_counted=int(meta.get("epoch_counted") or 0))
         self.last_saved = checkpoint
-        echo(f"Resuming from {source} ({checkpoint.describe()}): restored generator, "
+        ema = " its EMA generator," if self.trainer.ema is not None and not notes else ""
+        echo(f"Resuming from {source} ({checkpoint.describe()}): restored generator,{ema} "
              f"discriminator, both optimizer states (global step {state.global_step}), the "
              "training RNG state and the fixed latent bank.")
+        for note in notes:
+            echo(f"note: {note}")
         return state, checkpoint
 
     def last_good(self) -> str:

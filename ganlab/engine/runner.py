@@ -47,7 +47,7 @@ from ganlab.engine.hooks import (
 )
 from ganlab.engine.loop import Loop, LoopState, fit
 from ganlab.engine.same_data import check_same_data, data_fingerprint
-from ganlab.errors import GanlabError, TrainingError
+from ganlab.errors import GanlabError, RunDirectoryError, TrainingError
 from ganlab.experiment import Experiment
 from ganlab.hparams import HParamsCallback
 from ganlab.registry import Registry
@@ -60,6 +60,7 @@ from ganlab.rundir import (
     write_json_atomic,
     write_resolved_config,
 )
+from ganlab.sweep.state import SWEEP_FILE
 
 Echo = Callable[[str], None]
 
@@ -124,6 +125,7 @@ def run_experiment(experiment: Experiment, registry: Registry, provenance: dict[
 def claim_run_dir(stack: ExitStack, run_dir: RunDirectory, experiment: Experiment,
                   branch: BranchSource | None, echo: Echo) -> bool:
     """Lock ``run_dir`` (held until ``stack`` closes) and make it ready; whether it resumes."""
+    refuse_sweep_directory(run_dir)
     lock = stack.enter_context(locked(run_dir))
     if lock.stale_taken_over:
         echo(f"Note: took over the stale lock of process {lock.stale_taken_over.get('pid')} "
@@ -137,6 +139,22 @@ def claim_run_dir(stack: ExitStack, run_dir: RunDirectory, experiment: Experimen
     if repaired:
         echo(f"warning: {repaired}")
     return resuming
+
+
+def refuse_sweep_directory(run_dir: RunDirectory) -> None:
+    """A run never writes into a sweep's directory (``ganlab sweep`` of the same experiment).
+
+    Raises:
+        RunDirectoryError: ``run_dir`` holds a sweep's ``sweep.json``.
+
+    """
+    if (run_dir.root / SWEEP_FILE).exists():
+        raise RunDirectoryError(
+            f"The run directory {run_dir.root} holds a sweep ({SWEEP_FILE}; its runs are "
+            f"the folders in it): a run never writes into a sweep's directory, where it "
+            "would mix its files with the sweep's and hide among its runs. Give this run its "
+            "own directory (--set name=NEW_NAME or --set run_dir=PATH); to continue the "
+            "sweep, run its `ganlab sweep` command again.")
 
 
 def _run_locked(experiment: Experiment, registry: Registry, provenance: dict[str, Any],

@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from ganlab.contracts import LossInputs, conditioned, latent_class
 from ganlab.engine.augment import DiffAugment
+from ganlab.engine.regularize import Penalties, augmenter, regularizer_inputs
 
 LOG_KEYS = ("d_loss", "g_loss", "d_real", "d_fake")
 
@@ -37,13 +38,18 @@ class GAN(keras.Model):
     """The generator and discriminator of a run, as one Keras model.
 
     Callbacks receive it as ``self.model``; ``run`` is the
-    :class:`ganlab.RunContext` of the current run.
+    :class:`ganlab.RunContext` of the current run. ``generator_ema`` is the
+    shadow generator of ``train.ema`` (``None`` without it): callbacks that
+    draw images use :attr:`sampling_generator`, which is it when the run
+    keeps one.
     """
 
-    def __init__(self, generator: keras.Model, discriminator: keras.Model, run: Any = None):
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, run: Any = None,
+                 generator_ema: keras.Model | None = None):
         super().__init__(name="gan")
         self.generator = generator
         self.discriminator = discriminator
+        self.generator_ema = generator_ema
         self.run = run
         self.stop_training = False
         # Under a strategy Keras builds models symbolically first; a wrapper
@@ -53,6 +59,16 @@ class GAN(keras.Model):
     def call(self, latents: Any, training: bool = False) -> Any:
         """Generate images from latents."""
         return self.generator(latents, training=training)
+
+    @property
+    def sampling_generator(self) -> keras.Model:
+        """The generator to draw images with: the EMA generator when the run keeps one."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
+    @property
+    def sampling_kind(self) -> str:
+        """``"ema"`` or ``"raw"``: which generator :attr:`sampling_generator` is."""
+        return "ema" if self.generator_ema is not None else "raw"
 
 
 @dataclass
@@ -102,13 +118,19 @@ class GANTrainer:
             batches are then ``(images, labels)`` and D sees the labels of
             real images and :func:`ganlab.contracts.latent_class` of the
             latents of generated ones.
+        ema: The generator EMA (:class:`ganlab.engine.ema.GeneratorEMA`),
+            updated after every G update; ``None``: none.
+        regularizers: ``(name, regularizer)`` of the experiment's
+            ``regularizers:`` (:mod:`ganlab.engine.regularize`), each term
+            logged as ``reg_<name>``.
 
     """
 
     def __init__(self, strategy: Any, gan: GAN, loss: Any, g_optimizer: Any, d_optimizer: Any,
                  *, latent_dim: int, latent_distribution: str, seed: int,
                  jit_compile: bool = False, d_steps: int = 1, augment: Sequence[str] = (),
-                 num_classes: int = 0):
+                 num_classes: int = 0, ema: Any = None,
+                 regularizers: Sequence[tuple[str, Any]] = ()):
         self.strategy = strategy
         self.gan = gan
         self.loss = loss
@@ -118,10 +140,14 @@ class GANTrainer:
         self.latent_distribution = latent_distribution
         self.d_steps = d_steps
         self.num_classes = num_classes
+        self.ema = ema
         with strategy.scope():
             # Its state is checkpointed, so latent draws resume exactly.
             self.rng = tf.random.Generator.from_seed(seed)
         self.augment = DiffAugment(augment, self.rng) if augment else None
+        self.penalties = Penalties(regularizers, augmenter(augment, self.rng))
+        #: What every step logs: the losses, D's outputs, then each regularizer's term.
+        self.log_keys = LOG_KEYS + self.penalties.keys
         self._replica_steps = {
             train_g: tf.function(lambda batch, g=train_g: self.train_step(batch, g),
                                  jit_compile=jit_compile)
@@ -158,10 +184,11 @@ class GANTrainer:
             fake_logits = self._logits(fake, self._classes(latents))
             inputs = LossInputs(real, fake, real_logits, fake_logits, critic, latents)
             d_loss = tf.cast(self.loss.discriminator_loss(inputs), tf.float32)
-            scaled = self._scaled(self.d_optimizer, d_loss)
+            d_terms, d_penalties = self._penalties("discriminator", inputs, self.d_optimizer)
+            scaled = self._scaled(self.d_optimizer, d_loss + d_terms)
         self._apply(self.d_optimizer, tape, scaled, discriminator.trainable_variables)
         logs = {"d_loss": d_loss, "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
-                "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))}
+                "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits)), **d_penalties}
         if train_g:
             latents = self._sample(count)
             with tf.GradientTape() as tape:
@@ -170,10 +197,26 @@ class GANTrainer:
                 inputs = LossInputs(real, fake, tf.stop_gradient(real_logits), fake_logits,
                                     critic, latents)
                 g_loss = tf.cast(self.loss.generator_loss(inputs), tf.float32)
-                scaled = self._scaled(self.g_optimizer, g_loss)
+                g_terms, g_penalties = self._penalties("generator", inputs, self.g_optimizer)
+                scaled = self._scaled(self.g_optimizer, g_loss + g_terms)
             self._apply(self.g_optimizer, tape, scaled, generator.trainable_variables)
+            logs.update(g_penalties)
+            if self.ema is not None:
+                # Here, not in a callback: exact for any steps_per_execution.
+                self.ema.update(self.g_optimizer.iterations)
             logs["g_loss"] = g_loss
         return logs
+
+    def _penalties(self, network: str, inputs: LossInputs, optimizer: Any
+                   ) -> tuple[Any, dict[str, Any]]:
+        """The regularizer terms of ``network``'s update (``0.0`` and no logs without any)."""
+        if not self.penalties.keys_of(network):
+            return 0.0, {}
+        fake_critic = conditioned(self.gan.discriminator, self._classes(inputs.latents))
+        # The optimizer's iteration count: checkpointed, so lazy terms resume in step.
+        extended = regularizer_inputs(inputs, fake_critic, optimizer.iterations,
+                                      self.penalties.augment)
+        return self.penalties.terms(network, extended)
 
     def _logits(self, images: Any, labels: Any) -> Any:
         """D's float32 logits on ``images`` (with their ``labels`` when conditional)."""
@@ -228,27 +271,29 @@ class GANTrainer:
                 reported on steps where G does not train).
 
         """
-        totals = {key: tf.constant(carry.totals[key], tf.float64) for key in LOG_KEYS}
+        keys = self.log_keys
+        totals = {key: tf.constant(carry.totals.get(key, 0.0), tf.float64) for key in keys}
         out = self._execute(iterator, tf.constant(steps, tf.int64),
                             tf.constant(global_step, tf.int64), totals,
                             tf.constant(carry.last_g_loss, tf.float32))
         done, bad, totals, last, failed = (np.asarray(v) for v in (
             out["done"], out["bad"], out["totals"], out["last"], out["failed"]))
-        host_totals = {key: float(value) for key, value in zip(LOG_KEYS, totals, strict=True)}
-        last_logs = (dict(zip(LOG_KEYS, map(float, last), strict=True)) if int(done) else None)
-        bad_logs = dict(zip(LOG_KEYS, map(float, failed), strict=True)) if bool(bad) else None
+        host_totals = {key: float(value) for key, value in zip(keys, totals, strict=True)}
+        last_logs = (dict(zip(keys, map(float, last), strict=True)) if int(done) else None)
+        bad_logs = dict(zip(keys, map(float, failed), strict=True)) if bool(bad) else None
         return Execution(int(done), host_totals, last_logs, bad_logs)
 
     def _execute_steps(self, iterator: Any, steps: Any, global_step: Any,
                        totals: dict[str, Any], last_g: Any) -> dict[str, Any]:
-        last = tf.zeros([len(LOG_KEYS)], tf.float32)
-        failed = tf.zeros([len(LOG_KEYS)], tf.float32)
-        sums = tf.stack([totals[key] for key in LOG_KEYS])
+        keys = self.log_keys
+        last = tf.zeros([len(keys)], tf.float32)
+        failed = tf.zeros([len(keys)], tf.float32)
+        sums = tf.stack([totals[key] for key in keys])
         done = tf.constant(0, tf.int64)
         bad = tf.constant(False)
         for _ in tf.range(steps):
             logs = self._one_step(next(iterator), global_step + done, last_g)
-            row = tf.stack([logs[key] for key in LOG_KEYS])
+            row = tf.stack([logs[key] for key in keys])
             if not tf.reduce_all(tf.math.is_finite(row)):
                 failed = row
                 bad = tf.constant(True)
@@ -265,8 +310,11 @@ class GANTrainer:
         if self.d_steps == 1:
             return self.distributed_step(batch, train_g=True)
         train_g = tf.equal((global_step + 1) % self.d_steps, 0)
+        # Without a G update: the last G loss, and no G regularizer term.
+        skipped = {"g_loss": last_g, **{key: tf.constant(0.0, tf.float32)
+                                        for key in self.penalties.keys_of("generator")}}
         return tf.cond(train_g, lambda: self.distributed_step(batch, train_g=True),
-                       lambda: {**self.distributed_step(batch, train_g=False), "g_loss": last_g})
+                       lambda: {**self.distributed_step(batch, train_g=False), **skipped})
 
     # -- learning rates -------------------------------------------------------------------------
     def learning_rates(self) -> dict[str, float]:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ganlab.errors import DataError, PluginError
+from ganlab.evaluation.bounds import Progress, check_sample_count
 from ganlab.evaluation.cache import CACHE_DIR, CacheKey, StatisticsCache
 from ganlab.evaluation.moments import FeatureSummary, SummaryBuilder
 from ganlab.evaluation.results import GENERATOR_SAMPLES, MetricProtocol
@@ -157,8 +158,11 @@ class EvaluationContext:
         total = self.real_count(split)
         if count < total:
             images = evenly_spaced(images, count, total)
+        check_sample_count(min(count, total), f"the real images asked of '{split}'")
+        progress = Progress(self.echo, f"real '{split}' images read", min(count, total))
         batches = images.take(count).batch(batch_size).prefetch(1)
         for batch in batches.as_numpy_iterator():
+            progress.add(len(batch))
             yield np.asarray(batch, dtype=np.float32)
 
     # -- generated data --------------------------------------------------------------------
@@ -173,12 +177,15 @@ class EvaluationContext:
             DataError: The baseline split has fewer than ``count`` images.
 
         """
+        check_sample_count(count)
         if self.baseline_split is not None:
             yield from self._baseline_batches(count, batch_size)
             return
         seed = self.seed if seed is None else seed
+        progress = Progress(self.echo, "images generated", count)
         for latents in latent_batches(count, self.latent_dim, self.latent_distribution, seed,
                                       batch_size, self.truncation, self.num_classes):
+            progress.add(len(latents))
             yield np.asarray(self.generator(latents, training=False), dtype=np.float32)
 
     # -- features --------------------------------------------------------------------------

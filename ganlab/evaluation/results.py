@@ -16,7 +16,7 @@ from typing import Any
 
 #: The protocol fields, in the order ``metrics.json`` writes them.
 PROTOCOL_FIELDS = ("metric", "extractor", "weights_sha256", "num_fake", "num_real", "real_split",
-                   "image_size", "resize", "seed", "epoch", "samples")
+                   "image_size", "resize", "seed", "epoch", "samples", "generator", "truncation")
 #: ``samples`` of a generator's scores (a real baseline's are ``real:SPLIT``).
 GENERATOR_SAMPLES = "generator"
 
@@ -40,6 +40,11 @@ class MetricProtocol:
         epoch: Completed training epochs of the generator (``None`` when unknown).
         samples: What was scored: ``generator``, or ``real:SPLIT`` for the
             real baseline (a split's real images in place of generated ones).
+        generator: Which generator drew the samples: ``ema`` (the EMA
+            generator of ``train.ema``) or ``raw`` (the trained one); ``""``
+            for a real baseline.
+        truncation: The truncation threshold of the latents (``None``: none),
+            see :func:`ganlab.latents.truncate`.
 
     """
 
@@ -54,6 +59,8 @@ class MetricProtocol:
     seed: int
     epoch: int | None
     samples: str = GENERATOR_SAMPLES
+    generator: str = "raw"
+    truncation: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON data, fields in :data:`PROTOCOL_FIELDS` order."""

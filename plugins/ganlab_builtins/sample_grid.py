@@ -18,7 +18,8 @@ class SampleGrid(keras.callbacks.Callback):
 
     Writes ``samples/epoch_XXXX.png``, a TensorBoard image, and at the end of
     training ``samples/progress.gif`` from all the epoch grids, so one sees
-    the generator learn the same faces/digits over time.
+    the generator learn the same faces/digits over time. The grids are drawn
+    by the EMA generator when the run keeps one (``train.ema``).
 
     Args:
         every_n_epochs: Period in epochs.
@@ -59,7 +60,7 @@ class SampleGrid(keras.callbacks.Callback):
         """Render the grid for epochs that fall on the period."""
         if (epoch + 1) % self.every_n_epochs:
             return
-        images = np.asarray(self.model.generator(self._latents(), training=False))
+        images = np.asarray(self.model.sampling_generator(self._latents(), training=False))
         grid = tile(images, rows=min(self.rows, self.num))
         save_png(grid, self.model.run.samples_dir / f"epoch_{epoch + 1:04d}.png")
         writer = self.model.run.summary_writer

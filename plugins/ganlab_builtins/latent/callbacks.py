@@ -111,7 +111,9 @@ class LatentArithmetic(keras.callbacks.Callback):
             return
         if self.spec.needs_classifier and self.judge is None:
             return
-        figure, self.report = draw_figure(self.spec, lambda z: generate(self.model.generator, z),
+        # The EMA generator when the run keeps one (train.ema), as ganlab sample draws.
+        draw = self.model.sampling_generator
+        figure, self.report = draw_figure(self.spec, lambda z: generate(draw, z),
                                 self.space, judge_with=self.judge, pool=self.pool,
                                 title=f"{self.spec.expression.text}  (epoch {epoch + 1})")
         save_png(figure, self.model.run.arithmetic_dir / f"epoch_{epoch + 1:04d}.png")
@@ -173,7 +175,7 @@ class LatentInterpolation(keras.callbacks.Callback):
         """Render the paths for epochs that fall on the period."""
         if (epoch + 1) % self.every_n_epochs or not self.paths:
             return
-        figure, _ = interpolation_figure(lambda z: generate(self.model.generator, z),
+        figure, _ = interpolation_figure(lambda z: generate(self.model.sampling_generator, z),
                                          self.paths, title=f"{self.method}, {self.steps} steps "
                                                            f"(epoch {epoch + 1})")
         save_png(figure, self.model.run.interpolation_dir / f"epoch_{epoch + 1:04d}.png")
