@@ -4,7 +4,9 @@ The public API for plugin authors:
 
 - :data:`hookimpl` marks hook implementations (see :mod:`ganlab.hookspecs`).
 - :class:`Architecture`, :class:`GANLoss`, :class:`LossInputs`,
-  :class:`RunContext`, :class:`Dataset`: the component contracts
+  :class:`Regularizer`, :class:`RegularizerInputs`,
+  :class:`RunContext`, :class:`Dataset`, :class:`Metric` and its
+  :class:`ScoreSpec`: the component contracts
   (:mod:`ganlab.contracts`).
 - :class:`GAN`: the model callbacks see as ``self.model`` (imported, with
   TensorFlow, on first use).
@@ -19,7 +21,17 @@ Importing ``ganlab`` loads no plugin and no TensorFlow.
 
 from typing import Any
 
-from ganlab.contracts import Architecture, Dataset, GANLoss, LossInputs, Metric, RunContext
+from ganlab.contracts import (
+    Architecture,
+    Dataset,
+    GANLoss,
+    LossInputs,
+    Metric,
+    Regularizer,
+    RegularizerInputs,
+    RunContext,
+    ScoreSpec,
+)
 from ganlab.errors import ConfigError, DataError, GanlabError, PluginError
 from ganlab.hookspecs import hookimpl
 
@@ -36,7 +48,10 @@ __all__ = [
     "LossInputs",
     "Metric",
     "PluginError",
+    "Regularizer",
+    "RegularizerInputs",
     "RunContext",
+    "ScoreSpec",
     "__version__",
     "hookimpl",
 ]

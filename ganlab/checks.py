@@ -9,7 +9,9 @@ silently or deep inside a compiled step:
   in [-1, 1] (checked on a sample batch);
 - the generator's output has the data's shape and dtype;
 - the discriminator returns ``(batch, 1)``;
-- both losses are finite scalars with gradients for their network.
+- both losses are finite scalars with gradients for their network;
+- each regularizer has its contract's attributes and a finite scalar
+  penalty with gradients for the network it applies to.
 
 The checks leave no trace: every model variable (batch-norm statistics,
 dropout seeds) is put back as it was, so runs stay reproducible.
@@ -17,14 +19,20 @@ dropout seeds) is put back as it was, so runs stay reproducible.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ganlab.contracts import LossInputs, conditioned, load_images
+from ganlab.contracts import (
+    LossInputs,
+    RegularizerInputs,
+    conditioned,
+    latent_class,
+    load_images,
+)
 from ganlab.errors import GanlabError, PluginError
 from ganlab.experiment import Experiment
 from ganlab.registry import Component, Registry
@@ -74,7 +82,8 @@ def blamed_on(role: Role, doing: str) -> Iterator[None]:
 
 def check_experiment(experiment: Experiment, registry: Registry, dataset: Any,
                      generator: Any, discriminator: Any, loss: Any, latent_dim: int,
-                     losses: bool = True, num_classes: int = 0) -> None:
+                     losses: bool = True, num_classes: int = 0,
+                     regularizers: Sequence[Any] = ()) -> None:
     """Every contract check, in order; the first broken contract raises.
 
     Args:
@@ -92,6 +101,8 @@ def check_experiment(experiment: Experiment, registry: Registry, dataset: Any,
             mode, and synchronized batch norm must not run outside a step.
         num_classes: ``K`` of a class-conditional GAN: the discriminator is
             then tried on ``[images, labels]``.
+        regularizers: The experiment's regularizers (``regularizers:``, in
+            order), tried like the losses (when ``losses``).
 
     Raises:
         PluginError: A component broke its contract; the message names the
@@ -106,13 +117,20 @@ def check_experiment(experiment: Experiment, registry: Registry, dataset: Any,
 
         real = tf.zeros((SAMPLE_BATCH, *generator.output_shape[1:]), tf.float32)
     labels = sample_labels(real, num_classes)
-    with kept_state(generator, discriminator, loss):
+    with kept_state(generator, discriminator, loss, *regularizers):
         _, latents = check_generator_output(generator, latent_dim, real, roles["generator"])
         check_discriminator_output(conditioned(discriminator, labels), real,
                                    roles["discriminator"])
         if losses:
             check_loss_values(loss, generator, discriminator, real, latents, roles["loss"],
                               labels=labels)
+            fake_labels = latent_class(latents, num_classes) if num_classes else None
+            blocks = experiment.settings.regularizers
+            for regularizer, block in zip(regularizers, blocks, strict=True):
+                role = Role("regularizer", registry.resolve("regularizer", block.name))
+                check_regularizer_values(regularizer, generator, discriminator, real, latents,
+                                         role, labels=labels, fake_labels=fake_labels,
+                                         augment=experiment.settings.train.augment)
 
 
 def sample_labels(real: Any, num_classes: int) -> Any:
@@ -217,6 +235,53 @@ def check_loss_values(loss: Any, generator: Any, discriminator: Any, real: Any, 
     for name, compute, network in (("discriminator_loss", d_loss, discriminator),
                                    ("generator_loss", g_loss, generator)):
         _check_one_loss(role, name, compute, network, gradients)
+
+
+def check_regularizer_values(regularizer: Any, generator: Any, discriminator: Any, real: Any,
+                             latents: Any, role: Role, *, labels: Any = None,
+                             fake_labels: Any = None, augment: Sequence[str] = ()) -> Any:
+    """A regularizer keeps its contract: attributes, a finite scalar penalty with gradients.
+
+    The penalty is tried as in the step's update of the network it applies
+    to (its ``step`` 0), with an augmentation whose randomness is not the run's.
+
+    Returns:
+        The penalty's value.
+
+    """
+    import tensorflow as tf
+
+    from ganlab.components import regularizer_contract_problem
+    from ganlab.engine.regularize import augmenter
+
+    problem = regularizer_contract_problem(regularizer)
+    if problem:
+        raise PluginError(f"The {role} breaks the regularizer contract: {problem}.")
+    network = generator if regularizer.applies_to == "generator" else discriminator
+    critic = conditioned(discriminator, labels)
+    fake_critic = conditioned(discriminator, fake_labels)
+    with blamed_on(role, "penalty()"), tf.GradientTape() as tape:
+        fake = generator(latents, training=True)
+        inputs = RegularizerInputs(
+            real, fake, _logits(critic, real), _logits(fake_critic, fake), critic, latents,
+            fake_discriminator=fake_critic, step=tf.constant(0, tf.int64),
+            augment=augmenter(augment, tf.random.Generator.from_seed(0)))
+        value = regularizer.penalty(inputs)
+    if value is None or not hasattr(value, "shape") or tuple(value.shape) != ():
+        shape = tuple(value.shape) if hasattr(value, "shape") else type(value).__name__
+        raise PluginError(f"The {role}: penalty() returned {shape}, not a scalar. Return the "
+                          "mean over the batch (tf.reduce_mean).")
+    number = float(tf.cast(value, tf.float32))
+    if not np.isfinite(number):
+        raise PluginError(f"The {role}: penalty() returned {number} on a sample batch; it "
+                          "must be finite.")
+    grads = tape.gradient(value, network.trainable_variables)
+    if all(g is None for g in grads):
+        raise PluginError(f"The {role}: penalty() has no gradient with respect to the "
+                          f"{regularizer.applies_to}'s weights, so it would not regularize "
+                          "it. Compute it from the discriminator's outputs in the inputs, "
+                          "without tf.stop_gradient or numpy conversions.")
+    return value
 
 
 def _logits(discriminator: Any, images: Any) -> Any:

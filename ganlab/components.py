@@ -6,9 +6,11 @@ experiment gives and calls the factories with the experiment's params.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
+from ganlab.contracts import REGULARIZED_NETWORKS
 from ganlab.errors import ConfigError, GanlabError, PluginError
 from ganlab.experiment import Experiment, check_params, raise_if_problems
 from ganlab.registry import Registry
@@ -36,6 +38,8 @@ def selections(experiment: Experiment) -> list[Selection]:
         block = getattr(settings, key)
         if block:
             chosen.append(Selection("architecture", key, block, arch_context))
+    chosen += [Selection("regularizer", f"regularizers[{i}]", block)
+               for i, block in enumerate(settings.regularizers)]
     chosen += [Selection("callback", f"callbacks[{i}]", block)
                for i, block in enumerate(settings.callbacks)]
     chosen += [Selection("metric", f"metrics[{i}]", block)
@@ -101,6 +105,44 @@ def build_networks(experiment: Experiment, registry: Registry, g_arch: Any, d_ar
 def build_loss(experiment: Experiment, registry: Registry) -> Any:
     """The experiment's paired loss."""
     return create(registry, "loss", experiment.settings.loss)
+
+
+def build_regularizers(experiment: Experiment, registry: Registry) -> list[Any]:
+    """The experiment's regularizers, in file order, their contract's attributes checked.
+
+    Raises:
+        PluginError: A regularizer lacks ``penalty()`` or has an invalid
+            ``weight``, ``interval`` or ``applies_to``.
+
+    """
+    built = []
+    for block in experiment.settings.regularizers:
+        regularizer = create(registry, "regularizer", block)
+        problem = regularizer_contract_problem(regularizer)
+        if problem:
+            component = registry.resolve("regularizer", block.name)
+            raise PluginError(f"The regularizer '{component.name}' from {component.provider} "
+                              f"breaks the regularizer contract: {problem}.")
+        built.append(regularizer)
+    return built
+
+
+def regularizer_contract_problem(regularizer: Any) -> str | None:
+    """What is wrong with a regularizer's ``weight``/``interval``/``applies_to``/``penalty``."""
+    weight = getattr(regularizer, "weight", None)
+    interval = getattr(regularizer, "interval", None)
+    applies_to = getattr(regularizer, "applies_to", None)
+    if not callable(getattr(regularizer, "penalty", None)):
+        return "it has no penalty(inputs) method"
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+            or not math.isfinite(weight):
+        return f"its weight must be a finite number, not {weight!r}"
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+        return f"its interval must be a whole number >= 1, not {interval!r}"
+    if applies_to not in REGULARIZED_NETWORKS:
+        return (f"its applies_to must be one of {', '.join(REGULARIZED_NETWORKS)}, "
+                f"not {applies_to!r}")
+    return None
 
 
 def build_callbacks(experiment: Experiment, registry: Registry) -> list[Any]:

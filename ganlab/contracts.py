@@ -478,9 +478,72 @@ class RunContext:
 
 @runtime_checkable
 class Metric(Protocol):
-    """Scores a generator against a dataset split."""
+    """Scores a generator against a dataset split.
+
+    ``compute`` returns score name → value (or a
+    :class:`ganlab.evaluation.MetricResult` holding them with their
+    protocol). Every value must be a finite real number: anything else
+    (a string, ``None``, NaN) is the metric's bug, and ganlab stops with a
+    plugin error naming it, in training as in ``ganlab evaluate``.
+
+    A metric should also say what its scores mean, in an attribute
+    ``score_specs``: score name → :class:`ScoreSpec` (which way is better,
+    and the range). ``ganlab evaluate`` prints it, ``ganlab compare`` marks
+    the best run with it, and a score outside its declared range is the
+    metric's bug too. Scores without a spec are shown unranked.
+
+    Attributes:
+        name: The metric's name (the prefix of its scores in ``metrics.csv``).
+        score_specs: Optional: score name → :class:`ScoreSpec`.
+
+    """
 
     name: str
 
     def compute(self, generate: Callable[[int], Any], dataset: Any) -> dict[str, float]:
         """Scores for ``generate(n)`` images against ``dataset``."""
+
+
+@dataclass(frozen=True)
+class ScoreSpec:
+    """What one score of a metric means: which way is better, and the values it takes.
+
+    A metric declares one per score, as a class attribute::
+
+        score_specs = {"fid": ScoreSpec(higher_is_better=False, minimum=0.0)}
+
+    Attributes:
+        higher_is_better: ``True`` when a higher value is better, ``False``
+            when a lower one is, ``None`` when neither (a spread, a count).
+        minimum: The lowest value the score can take (``None``: unbounded).
+        maximum: The highest value (``None``: unbounded).
+
+    """
+
+    higher_is_better: bool | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.higher_is_better not in (True, False, None):
+            raise TypeError(f"higher_is_better must be True, False or None, got "
+                            f"{self.higher_is_better!r}")
+        for name in ("minimum", "maximum"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float))
+                                      or value != value):  # NaN
+                raise TypeError(f"{name} must be a number or None, got {value!r}")
+        if self.minimum is not None and self.maximum is not None \
+                and self.minimum > self.maximum:
+            raise ValueError(f"minimum {self.minimum} is above maximum {self.maximum}")
+
+    @property
+    def direction(self) -> str:
+        """``"higher"``, ``"lower"`` or ``""`` (neither): which way is better."""
+        return {True: "higher", False: "lower"}.get(self.higher_is_better, "")  # type: ignore[arg-type]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON data (written beside the scores in the run directory)."""
+        return {"higher_is_better": self.higher_is_better, "minimum": self.minimum,
+                "maximum": self.maximum}

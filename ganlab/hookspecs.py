@@ -51,9 +51,11 @@ def register_datasets(register: Register) -> None:
     as TFRecords subclass :class:`ganlab.data.TFRecordImageDataset` and only
     say how to list and decode their raw files; synthetic or in-memory
     datasets subclass :class:`ganlab.data.InMemoryDataset` (no files:
-    ``source`` is ``None``). A TFRecord dataset whose records carry class
-    labels ``0 .. K-1`` says ``num_classes = K``, which conditional
-    architectures need.
+    ``source`` is ``None``). A dataset whose images have class labels
+    ``0 .. K-1`` (either kind) says ``num_classes = K``, which conditional
+    architectures need, optionally ``class_names`` (``K`` distinct names,
+    recorded in the TFRecord manifest), and yields ``(image, label)`` pairs
+    from ``load(split, with_labels=True)``.
     """
 
 
@@ -87,6 +89,29 @@ def register_losses(register: Register) -> None:
     discriminator's logits on both, the discriminator itself, so gradient
     penalties fit) and returning a scalar: the mean over the replica's batch.
     The engine handles replica scaling and mixed-precision loss scaling.
+    """
+
+
+@hookspec
+def register_regularizers(register: Register) -> None:
+    """Register regularizers: penalties added to the discriminator's (or generator's) loss.
+
+    Contract: ``factory(**params)`` returns a :class:`ganlab.Regularizer`:
+    an object with ``weight`` (a number), ``interval`` (an int >= 1),
+    ``applies_to`` (``"discriminator"`` or ``"generator"``) and
+    ``penalty(inputs)``, which takes a :class:`ganlab.RegularizerInputs`
+    (the step's real and generated images and D's logits on both, the
+    discriminator with the real images' labels bound and with the generated
+    images' classes bound, the update's ``step``, and ``augment(images,
+    transforms=None)``: DiffAugment from the run's checkpointed random
+    generator) and returns a scalar: the mean over the replica's batch.
+    Inside the compiled train step, on every ``interval``-th update of
+    ``applies_to``, the engine adds ``weight * interval * penalty(inputs)``
+    to that network's loss (lazy regularization) and logs the term as
+    ``reg_<name>``. The factory is called in the distribution strategy's
+    scope; state a regularizer keeps (``tf.Variable`` objects listed by its
+    ``variables`` attribute) is saved in every checkpoint. Experiments list
+    regularizers under ``regularizers:``.
     """
 
 

@@ -18,13 +18,14 @@ from ganlab.errors import ConfigError, GanlabError, PluginError
 
 #: Component kinds, each filled by the ``register_<kind>s`` hook.
 KINDS: tuple[str, ...] = (
-    "dataset", "architecture", "loss", "callback", "metric", "feature_extractor"
+    "dataset", "architecture", "loss", "regularizer", "callback", "metric", "feature_extractor"
 )
 #: The registration hook of each kind.
 KIND_HOOKS: dict[str, str] = {
     "dataset": "register_datasets",
     "architecture": "register_architectures",
     "loss": "register_losses",
+    "regularizer": "register_regularizers",
     "callback": "register_callbacks",
     "metric": "register_metrics",
     "feature_extractor": "register_feature_extractors",

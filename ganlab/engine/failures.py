@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import os
 import re
 import shlex
 from typing import TYPE_CHECKING, Any
@@ -64,20 +66,22 @@ def plugin_failure(exc: Exception, session: Session, registry: Registry,
     """A message naming the plugin component that raised ``exc`` during training, if one did.
 
     The traceback is searched for a method of one of the experiment's plugin
-    callbacks, or of its loss.
+    callbacks, of its loss, or of one of its regularizers.
     """
     settings = session.experiment.settings
     suspects = [(callback, "callback", block)
                 for callback, block in zip(plugin_callbacks, settings.callbacks, strict=True)]
     suspects.append((session.trainer.loss, "loss", settings.loss))
-    found = _culprit(exc, suspects)
+    suspects += [(penalty.regularizer, "regularizer", block) for penalty, block
+                 in zip(session.trainer.penalties.penalties, settings.regularizers, strict=True)]
+    found = _culprit(exc, suspects) or _traced_culprit(exc, suspects)
     if found is None:
         return None
     (_, kind, block), method = found
     component = registry.resolve(kind, block.name)
     return PluginError(
         f"The {kind} '{component.name}' from {component.provider} raised "
-        f"{type(exc).__name__}: {exc} (in {method}(), during epoch {state.epoch + 1}). "
+        f"{_reason(exc)} (in {method}(), during epoch {state.epoch + 1}). "
         f"Training stopped; {session.checkpoints.last_good()}. Fix or remove the {kind} "
         "and run the same command again to resume (--debug shows the traceback).")
 
@@ -93,3 +97,37 @@ def _culprit(exc: BaseException, suspects: list[tuple[Any, str, dict[str, Any]]]
                 return suspect, trace.tb_frame.f_code.co_name
         trace = trace.tb_next
     return None
+
+
+#: A frame in the text of an error raised while TensorFlow traced the step.
+_TRACED_FRAME = re.compile(r'File "(?P<file>[^"]+)", line \d+, in (?P<function>\w+)')
+
+
+def _traced_culprit(exc: BaseException, suspects: list[tuple[Any, str, dict[str, Any]]]
+                    ) -> tuple[tuple[Any, str, dict[str, Any]], str] | None:
+    """The suspect whose source file holds the innermost frame of a traced step's error.
+
+    An exception raised while ``tf.function`` traces the step reaches the
+    loop as a ``StagingError`` whose message, not traceback, lists the user
+    code's frames.
+    """
+    frames = _TRACED_FRAME.findall(str(exc))
+    sources = {}
+    for suspect in suspects:
+        try:
+            sources[id(suspect)] = os.path.realpath(inspect.getsourcefile(type(suspect[0])) or "")
+        except TypeError:  # a built-in type: no source file
+            continue
+    for file, function in reversed(frames):
+        for suspect in suspects:
+            if sources.get(id(suspect)) == os.path.realpath(file):
+                return suspect, function
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """``Type: message``; for a traced step's error, its last line (the original error)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if _TRACED_FRAME.search(str(exc)) and lines:
+        return lines[-1]
+    return f"{type(exc).__name__}: {exc}"

@@ -9,7 +9,7 @@ on stopping, the end-of-epoch checkpoint).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,9 +52,9 @@ class LoopState:
         if execution.last_logs is not None:
             self.last_finite = execution.last_logs
 
-    def carry(self) -> Carry:
-        """Where the next execution starts from."""
-        totals = {key: float(self.epoch_totals.get(key, 0.0)) for key in LOG_KEYS}
+    def carry(self, keys: Sequence[str] = LOG_KEYS) -> Carry:
+        """Where the next execution starts from (``keys``: what the steps log)."""
+        totals = {key: float(self.epoch_totals.get(key, 0.0)) for key in keys}
         last_g = self.last_finite.get("g_loss", 0.0) if self.last_finite else 0.0
         return Carry(totals, float(last_g))
 
@@ -140,7 +140,8 @@ def run_epoch(loop: Loop, state: LoopState) -> dict[str, float]:
         steps = execution_length(state, loop.hooks, loop.steps_per_execution,
                                  loop.steps_per_epoch)
         loop.callbacks.on_train_batch_begin(state.step_in_epoch)
-        execution = loop.trainer.execute(iterator, steps, state.global_step, state.carry())
+        execution = loop.trainer.execute(iterator, steps, state.global_step,
+                                         state.carry(loop.trainer.log_keys))
         state.advance(execution)
         trained += execution.finite_steps
         if execution.last_logs is not None and execution.bad_logs is None:
@@ -149,7 +150,7 @@ def run_epoch(loop: Loop, state: LoopState) -> dict[str, float]:
             hook.after_execution(state, execution, loop.steps_per_epoch)
     seconds = time.perf_counter() - started
     logs = {key: state.epoch_totals.get(key, 0.0) / max(state.epoch_counted, 1)
-            for key in LOG_KEYS}
+            for key in loop.trainer.log_keys}
     logs.update(learning_rates)
     logs["seconds"] = seconds
     logs["images_per_sec"] = trained * loop.batch_size / seconds if seconds > 0 else 0.0

@@ -9,7 +9,7 @@ object::
         check_loss("my_loss", gamma=5.0)
 
 - :func:`check_dataset`, :func:`check_architecture`, :func:`check_loss`,
-  :func:`check_callback`, :func:`check_metric`;
+  :func:`check_regularizer`, :func:`check_callback`, :func:`check_metric`;
 - :func:`train_experiment`: train an experiment given as a dict for a few
   steps, in-process;
 - pytest fixtures (registered through the ``pytest11`` entry point, so no
@@ -23,6 +23,7 @@ from ganlab.testing.checkers import (
     check_dataset,
     check_loss,
     check_metric,
+    check_regularizer,
     small_networks,
 )
 from ganlab.testing.training import quick_config, train_experiment
@@ -33,6 +34,7 @@ __all__ = [
     "check_dataset",
     "check_loss",
     "check_metric",
+    "check_regularizer",
     "quick_config",
     "small_networks",
     "train_experiment",

@@ -10,6 +10,7 @@ returns what it built, for further assertions.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from ganlab.checks import (
     check_discriminator_output,
     check_generator_output,
     check_loss_values,
+    check_regularizer_values,
     kept_state,
     sample_labels,
 )
@@ -143,6 +145,36 @@ def check_loss(loss: Any, *, registry: Registry | None = None, **params: Any) ->
     return built
 
 
+def check_regularizer(regularizer: Any, *, registry: Registry | None = None,
+                      augment: Sequence[str] = ("translation",), **params: Any) -> Any:
+    """Check a regularizer's attributes, and that its penalty is a finite scalar with gradients.
+
+    The penalty is tried on small networks and random images as the engine
+    calls it (the step's inputs, ``step`` 0), once.
+
+    Args:
+        regularizer: A registered regularizer name, or a regularizer object.
+        registry: Where to resolve the name (default: the installed plugins).
+        augment: The ``train.augment`` that ``inputs.augment(images)``
+            stands for (a regularizer naming its own transformations ignores it).
+        **params: The regularizer's params (with a name).
+
+    Returns:
+        The regularizer object (its state, if any, updated by that one call).
+
+    """
+    import tensorflow as tf
+
+    built, role = _resolve("regularizer", regularizer, params, registry)
+    generator, discriminator = small_networks()
+    rng = np.random.default_rng(0)
+    real = tf.constant(rng.uniform(-1, 1, (BATCH, *DEFAULT_IMAGE_SHAPE)), tf.float32)
+    latents = tf.constant(rng.standard_normal((BATCH, 4)), tf.float32)
+    check_regularizer_values(built, generator, discriminator, real, latents, role,
+                             augment=tuple(augment))
+    return built
+
+
 def fake_gan(run_dir: Path, image_shape: tuple[int, int, int] = DEFAULT_IMAGE_SHAPE,
              latent_dim: int = 4) -> Any:
     """The model a callback sees as ``self.model``, with small networks and a run context."""
@@ -194,6 +226,11 @@ def check_metric(metric: Any, *, registry: Registry | None = None, num_images: i
                  **params: Any) -> dict[str, float]:
     """Score random images against random data; every score must be a finite float.
 
+    The same checks as in training and ``ganlab evaluate``: a non-empty
+    mapping of score names to finite real numbers, each within the range
+    the metric declares in ``score_specs`` (itself a mapping of score names
+    to :class:`ganlab.ScoreSpec`).
+
     Returns:
         The scores.
 
@@ -207,12 +244,8 @@ def check_metric(metric: Any, *, registry: Registry | None = None, num_images: i
         return rng.uniform(-1, 1, (n, *DEFAULT_IMAGE_SHAPE)).astype(np.float32)
 
     data = tf.data.Dataset.from_tensor_slices(generate(num_images))
-    scores = built.compute(generate, data)
-    if not isinstance(scores, dict) or not scores:
-        raise PluginError(f"The {role}: compute() returned {scores!r}, not a non-empty "
-                          "dict of scores.")
-    for key, value in scores.items():
-        if not isinstance(key, str) or not np.isfinite(float(value)):
-            raise PluginError(f"The {role}: score {key!r} is {value!r}; scores must be "
-                              "finite numbers under string names.")
-    return {key: float(value) for key, value in scores.items()}
+    from ganlab.evaluation.scores import checked_scores, declared_specs
+
+    who = f"The {role}"
+    specs = declared_specs(built, who)
+    return checked_scores(built.compute(generate, data), who, specs)
