@@ -165,7 +165,7 @@ def test_a_conditional_run_trains_exports_and_resumes_bit_identically(tmp_path: 
     refused = run_subprocess("sample", str(runs["whole"][1]), "--class", "12", "--num", "4",
                              "--out", str(tmp_path / "none.png"))
     assert refused.returncode != 0 and "Traceback" not in output(refused)
-    assert "class 12 is not one of the generator's classes 0-9" in output(refused)
+    assert "'12' is not one of its classes: give a name or an index 0-9" in output(refused)
 
 
 def test_a_gradient_penalty_loss_trains_a_conditional_gan(tmp_path: Path) -> None:
