@@ -4,6 +4,7 @@ computation, lazy intervals inside the compiled step, kill/resume, blame and bad
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
 import keras
@@ -321,3 +322,18 @@ def test_bcr_without_transformations_or_train_augment_says_what_to_set(tmp_path:
         load_plugins().registry.create("regularizer", "bcr", {"transforms": ["rotate"]})
     data = tiny_config(tmp_path, regularizers=[{"name": "bcr"}])
     assert experiment_from_data(data).settings.regularizers[0].name == "bcr"
+
+
+def test_the_documented_regularizer_plugin_matches_the_built_in_r1(tmp_path: Path) -> None:
+    from test_docs_examples import block_defining
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
+    (tmp_path / "my_r1.py").write_text(block_defining(doc, "class RealGradientPenalty"))
+    loaded = load_plugins(["my_r1.py"], base_dir=tmp_path)
+    mine = check_regularizer("my_r1", registry=loaded.registry, gamma=4.0, interval=16)
+    assert (mine.weight, mine.interval) == (2.0, 16)
+    model = tiny_discriminator(seed=8)
+    inputs = inputs_for(model, tf.constant(random_images(9)), tf.constant(random_images(10)))
+    assert float(mine.penalty(inputs)) == pytest.approx(float(R1(gamma=4.0).penalty(inputs)),
+                                                        rel=1e-6)
+    sys.modules.pop("my_r1", None)

@@ -25,12 +25,13 @@ def test_scaffolded_package_installs_and_passes_its_tests(tmp_path: Path) -> Non
         listed = subprocess.run([sys.executable, "-m", "ganlab", "list-plugins", "--components"],
                                 capture_output=True, text=True, timeout=300, cwd=tmp_path)
         for name in ("scaffoldcheck_blobs", "scaffoldcheck_mlp", "scaffoldcheck_loss",
-                     "scaffoldcheck_csv", "scaffoldcheck_mean_gap", "scaffoldcheck-describe"):
+                     "scaffoldcheck_drift", "scaffoldcheck_csv", "scaffoldcheck_mean_gap",
+                     "scaffoldcheck-describe"):
             assert name in listed.stdout, listed.stdout
         tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                                capture_output=True, text=True, timeout=900, cwd=root)
         assert tests.returncode == 0, tests.stdout[-4000:]
-        assert "10 passed" in tests.stdout, tests.stdout[-2000:]
+        assert "12 passed" in tests.stdout, tests.stdout[-2000:]
     finally:
         subprocess.run([*PIP, "uninstall", "-y", "-q", "ganlab-scaffoldcheck"],
                        capture_output=True, timeout=300)

@@ -10,9 +10,9 @@ import click
 @click.command("new-plugin")
 @click.argument("name")
 @click.option("--kind", "kinds", multiple=True, metavar="KIND",
-              type=click.Choice(["dataset", "architecture", "loss", "callback", "metric",
-                                 "command"]),
-              help="A component to include (repeatable; default: all six).")
+              type=click.Choice(["dataset", "architecture", "loss", "regularizer", "callback",
+                                 "metric", "command"]),
+              help="A component to include (repeatable; default: all seven).")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default=".",
               show_default=True, help="Where to create the package folder.")
 def new_plugin(name: str, kinds: tuple[str, ...], directory: str) -> None:

@@ -16,7 +16,8 @@ from ganlab import __version__
 from ganlab.atomic import atomic_write
 from ganlab.errors import ConfigError
 
-KINDS: tuple[str, ...] = ("dataset", "architecture", "loss", "callback", "metric", "command")
+KINDS: tuple[str, ...] = ("dataset", "architecture", "loss", "regularizer", "callback", "metric",
+                          "command")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*[a-z0-9]$")
 #: The hook each kind is registered through, and the line that registers it.
@@ -31,6 +32,10 @@ HOOKS = {
     "loss": ("register_losses",
              'register("${short}_loss", "$module.loss:NonSaturatingR1",\n'
              '             description="Non-saturating loss with an optional R1 penalty")'),
+    "regularizer": ("register_regularizers",
+                    'register("${short}_drift", "$module.regularizer:DriftPenalty",\n'
+                    '             description="Drift penalty on D\'s real logits '
+                    '(Karras et al. 2018)")'),
     "callback": ("register_callbacks",
                  'register("${short}_csv", "$module.callback:LossCSV",\n'
                  '             description="Appends each epoch\'s losses to a CSV file")'),
@@ -77,6 +82,8 @@ def render(template: str, names: Names, kinds: Sequence[str]) -> str:
         architecture_params="{}" if "architecture" in kinds else
         '{"latent_dim": 8, "base_filters": 4}',
         loss=f"{names.short}_loss" if "loss" in kinds else "bce",
+        regularizers=f'[{{"name": "{names.short}_drift", "params": {{"interval": 2}}}}]'
+        if "regularizer" in kinds else "[]",
         callbacks=f'[{{"name": "{names.short}_csv"}}]' if "callback" in kinds else "[]",
         metrics=f'[{{"name": "{names.short}_mean_gap"}}]' if "metric" in kinds else "[]",
     )
