@@ -6,7 +6,8 @@ first training step, so that a plugin that breaks its contract is named
 silently or deep inside a compiled step:
 
 - the dataset yields float32 images of its static ``image_shape`` with values
-  in [-1, 1] (checked on a sample batch);
+  in [-1, 1] (checked on a sample batch), and, for a class-conditional GAN,
+  labels ``0 .. K-1`` with valid class names;
 - the generator's output has the data's shape and dtype;
 - the discriminator returns ``(batch, 1)``;
 - both losses are finite scalars with gradients for their network;
@@ -29,9 +30,12 @@ import numpy as np
 from ganlab.contracts import (
     LossInputs,
     RegularizerInputs,
+    class_names_of,
     conditioned,
     latent_class,
     load_images,
+    load_labelled,
+    supports_labels,
 )
 from ganlab.errors import GanlabError, PluginError
 from ganlab.experiment import Experiment
@@ -112,6 +116,8 @@ def check_experiment(experiment: Experiment, registry: Registry, dataset: Any,
     roles = experiment_roles(experiment, registry)
     if dataset is not None:
         real = check_dataset_sample(dataset, roles["dataset"])
+        if num_classes:
+            check_dataset_labels(dataset, roles["dataset"])
     else:
         import tensorflow as tf
 
@@ -176,6 +182,43 @@ def check_dataset_sample(dataset: Any, role: Role, batch: int = SAMPLE_BATCH) ->
                           "batch; the contract is [-1, 1] (scale pixels p in [0, 255] with "
                           "p / 127.5 - 1).")
     return values
+
+
+def check_dataset_labels(dataset: Any, role: Role, batch: int = SAMPLE_BATCH) -> list[str]:
+    """The dataset's class names, after checking them and a sample of its labels.
+
+    A dataset with ``num_classes = K`` must have valid ``class_names`` (or
+    none), and ``load(split, with_labels=True)`` must yield ``(image,
+    label)`` pairs with int32 scalar labels in ``0 .. K-1``.
+
+    Raises:
+        PluginError: Any of that is broken.
+
+    """
+    import tensorflow as tf
+
+    try:
+        names = class_names_of(dataset)
+    except (TypeError, ValueError) as exc:
+        raise PluginError(f"The {role} has an invalid num_classes or class_names: {exc}.") \
+            from None
+    if not names:
+        return names
+    if not supports_labels(dataset):
+        raise PluginError(f"The {role} says num_classes = {len(names)} but its load() takes "
+                          "no with_labels: load(split, with_labels=True) must yield (image, "
+                          "label) pairs (InMemoryDataset and TFRecordImageDataset do).")
+    with blamed_on(role, "load(with_labels=True)"):
+        pairs = list(load_labelled(dataset).take(batch))
+    spec = tuple(tf.TensorSpec.from_tensor(part) for part in pairs[0]) if pairs else ()
+    if len(spec) != 2 or spec[1].shape.rank != 0 or spec[1].dtype != tf.int32:
+        raise PluginError(f"The {role}: load(with_labels=True) must yield (image, label) "
+                          f"pairs with an int32 scalar label, got {spec!r}.")
+    labels = [int(label) for _, label in pairs]
+    if any(not 0 <= label < len(names) for label in labels):
+        raise PluginError(f"The {role} yields labels {labels} in a sample, but num_classes is "
+                          f"{len(names)}: labels must be 0..{len(names) - 1}.")
+    return names
 
 
 def check_generator_output(generator: Any, latent_dim: int, real: Any, role: Role

@@ -17,8 +17,9 @@ from ganlab_builtins.latent.queries import bind_query, parse_query
 
 from ganlab.contracts import class_index, class_names_of, supports_labels
 from ganlab.data.manifest import manifest_classes, read_manifest
-from ganlab.errors import DataError
+from ganlab.errors import DataError, PluginError
 from ganlab.rundir import metadata_problems
+from ganlab.testing import check_dataset
 
 PLUGIN = str(Path(__file__).with_name("class_names_plugin.py"))
 
@@ -171,3 +172,24 @@ def test_names_that_are_not_words_are_quoted_in_queries() -> None:
     assert bind_query(parse_query('!"golden retriever" & !cat.1'), names, False).classes() == [1]
     with pytest.raises(LatentSpecError, match="an empty quoted label"):
         parse_query("'' | cat.1")
+
+
+def test_the_contract_checker_tries_the_labels(tmp_path: Path) -> None:
+    assert check_dataset(Shapes(count=8)).class_names == NAMES
+    check_dataset(ShapeRecords(tmp_path / "tf", count=8))
+    with pytest.raises(PluginError, match=r"raised ValueError: labels\('train'\)\[3\] is 2"):
+        check_dataset(Shapes(count=8, bad_label=True))
+
+    class NoLabels(Shapes):
+        def load(self, split=None):
+            return super().load(split)
+
+    with pytest.raises(PluginError, match="num_classes = 2 but its load\\(\\) takes no "
+                                          "with_labels"):
+        check_dataset(NoLabels(count=8))
+
+    class BadNames(Shapes):
+        class_names = ("circle",)
+
+    with pytest.raises(PluginError, match="class_names has 1 names but num_classes is 2"):
+        check_dataset(BadNames(count=8))

@@ -18,6 +18,7 @@ import numpy as np
 
 from ganlab.checks import (
     Role,
+    check_dataset_labels,
     check_dataset_sample,
     check_discriminator_output,
     check_generator_output,
@@ -55,6 +56,9 @@ def check_dataset(dataset: Any, *, registry: Registry | None = None, prepare: bo
                   **params: Any) -> Any:
     """Prepare (if needed) and check a dataset's sample batch: float32, static shape, [-1, 1].
 
+    A dataset with ``num_classes`` also has its class names and a sample of
+    its labels checked (``load(split, with_labels=True)``).
+
     Args:
         dataset: A registered dataset name, or a dataset object.
         registry: Where to resolve the name (default: the installed plugins).
@@ -74,6 +78,7 @@ def check_dataset(dataset: Any, *, registry: Registry | None = None, prepare: bo
     if not isinstance(count, int) or count < 1:
         raise PluginError(f"The {role}: num_examples() returned {count!r}, not a count >= 1.")
     check_dataset_sample(built, role)
+    check_dataset_labels(built, role)
     return built
 
 
