@@ -19,7 +19,13 @@ import click
 
 from ganlab import __version__
 from ganlab.errors import GanlabError, describe_os_error
-from ganlab.plugins import LoadedPlugins, PluginRecord, load_plugins, plugin_warnings
+from ganlab.plugins import (
+    LoadedPlugins,
+    PluginRecord,
+    is_plugin_path,
+    load_plugins,
+    plugin_warnings,
+)
 
 INTERNAL_ERROR_EXIT = 70
 #: sysexits' EX_IOERR: an operating-system error on a user's path.
@@ -131,7 +137,18 @@ class GanlabGroup(click.Group):
 def cli(ctx: click.Context, plugins: tuple[str, ...], disabled: tuple[str, ...],
         strict_plugins: bool, debug: bool) -> None:
     """ganlab: plugin-based GAN experiments on TensorFlow 2 / Keras 3."""
-    ctx.obj = CliState(list(plugins), list(disabled), strict_plugins, debug)
+    ctx.obj = CliState([from_working_directory(plugin) for plugin in plugins], list(disabled),
+                       strict_plugins, debug)
+
+
+def from_working_directory(target: str) -> str:
+    """A ``-p`` plugin file path made absolute against the working directory.
+
+    A path typed on the command line means what the shell means by it; the
+    experiment's own ``plugins:`` entries stay relative to the experiment file.
+    Module names are kept as they are.
+    """
+    return str(Path(target).expanduser().absolute()) if is_plugin_path(target) else target
 
 
 def _blame_plugin(ctx: click.Context, exc: Exception) -> GanlabError | None:

@@ -157,6 +157,11 @@ def discover_entry_points() -> list[tuple[importlib.metadata.EntryPoint, PluginR
     return found
 
 
+def is_plugin_path(target: str) -> bool:
+    """Whether a one-off plugin ``target`` names a file (else a module)."""
+    return target.endswith(".py") or os.sep in target or "/" in target
+
+
 def import_local_plugin(target: str, base_dir: Path | None = None) -> ModuleType:
     """Import a one-off plugin given as a module name or a ``.py`` file path.
 
@@ -165,8 +170,7 @@ def import_local_plugin(target: str, base_dir: Path | None = None) -> ModuleType
         base_dir: Folder that relative file paths are relative to.
 
     """
-    looks_like_path = target.endswith(".py") or os.sep in target or "/" in target
-    if not looks_like_path:
+    if not is_plugin_path(target):
         return importlib.import_module(target)
     path = Path(target)
     if not path.is_absolute() and base_dir is not None:

@@ -208,6 +208,29 @@ def test_cli_local_plugin_and_disable(tmp_path: Path) -> None:
     assert names["extra"] == "local" and "celeba" not in names
 
 
+def test_a_relative_plugin_path_is_relative_to_the_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import tiny_experiment, write_experiment
+
+    (tmp_path / "mistakes").mkdir()
+    (tmp_path / "mistakes" / "plugin.py").write_text(textwrap.dedent('''
+        from ganlab import hookimpl
+
+        @hookimpl
+        def register_losses(register):
+            register("bce_again", lambda: __import__("ganlab_builtins.losses").losses.BCELoss())
+    '''))
+    (tmp_path / "experiments").mkdir()
+    config = tiny_experiment(tmp_path, loss={"name": "bce_again"})
+    write_experiment(tmp_path / "experiments" / "x.yaml", config)
+    monkeypatch.chdir(tmp_path)
+    # As the shell reads it: ./mistakes/plugin.py, not experiments/mistakes/plugin.py.
+    result = run_cli(["-p", "mistakes/plugin.py", "validate", "experiments/x.yaml"])
+    # The loss is found (it exists only in that plugin) and checked.
+    assert result.exit_code == 0, result.output
+    assert "experiments/x.yaml: OK" in result.output
+
+
 def test_core_never_imports_the_builtins() -> None:
     core = Path(__file__).resolve().parent.parent / "ganlab"
     offenders = [p for p in core.rglob("*.py") if "ganlab_builtins" in p.read_text()]
