@@ -52,6 +52,21 @@ def test_a_subset_of_kinds_writes_only_those_and_valid_python(tmp_path: Path) ->
     assert '"name": "dcgan"' in experiment and '"name": "r1_only_loss"' in experiment
 
 
+def test_the_metric_template_takes_the_sample_count_evaluate_sets(tmp_path: Path) -> None:
+    import importlib.util
+    import inspect
+
+    result = run_cli(["new-plugin", "ganlab-gap", "--kind", "metric", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    source = tmp_path / "ganlab-gap" / "ganlab_gap" / "metric.py"
+    spec = importlib.util.spec_from_file_location("scaffolded_metric", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # `ganlab evaluate --num-samples N` passes num_samples to metrics that accept it.
+    assert "num_samples" in inspect.signature(module.MeanGap).parameters
+    assert "num_samples=8" in (tmp_path / "ganlab-gap" / "tests" / "test_metric.py").read_text()
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["new-plugin", "Bad Name"], "is not a usable plugin name"),
     (["new-plugin", "x1", "--kind", "optimizer"], "Invalid value for '--kind'"),
