@@ -47,8 +47,8 @@ def global_options(state: Any) -> list[str]:
 @click.option("--parallel", type=click.IntRange(1), default=1, show_default=True,
               help="Runs at once (local backend).")
 @click.option("--threads-per-run", type=click.IntRange(1), default=None,
-              help="CPU threads per run (default: the cores split between parallel runs; "
-                   "ray: --cpus-per-run).")
+              help="CPU threads per run, at most the usable cores (default: the cores split "
+                   "between parallel runs; ray: --cpus-per-run).")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
               show_default=True, help="Where runs train: processes on this machine, or Ray.")
 @click.option("--address", default=None,
@@ -79,6 +79,7 @@ def sweep(state: Any, experiment_file: str, grid: tuple[str, ...], random_count:
     plan = SweepPlan(Path(experiment_file), make_axes(grid, ranges, random_count, random_seed),
                      overrides, name, Path(runs_dir), parallel, threads_per_run,
                      global_options(state))
+    launch.check_threads(threads_per_run, remote=backend == "ray" and address is not None)
     if dry_run:
         for run in plan.runs():
             click.echo(f"{run.name}: {' '.join(run.set_options())}")

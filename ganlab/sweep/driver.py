@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ganlab.errors import ConfigError, GanlabError, TrainingError
+from ganlab.errors import ConfigError, GanlabError, RunDirectoryError, TrainingError
 from ganlab.experiment import Experiment, load_experiment
 from ganlab.rundir import RunDirectory, locked
 from ganlab.sweep.launch import RunLaunch, run_arguments, thread_env
@@ -24,7 +24,7 @@ STOPPED_EXIT = 130
 
 
 class SweepStopped(GanlabError):
-    """The sweep was stopped by a signal; its runs saved checkpoints."""
+    """The sweep was stopped by a signal (runs that had one resume from their checkpoint)."""
 
     exit_code = STOPPED_EXIT
 
@@ -167,6 +167,7 @@ def run_sweep(plan: SweepPlan, check: Callable[[Experiment], None],
     runs = plan.runs()
     first = check_runs(plan, runs, check)
     root = plan.root(first)
+    refuse_run_directory(root)
     with locked(RunDirectory(root)):
         state = open_state(plan, root, runs)
         todo = [r for r in state.runs if r.state != "finished"]
@@ -187,6 +188,40 @@ def run_sweep(plan: SweepPlan, check: Callable[[Experiment], None],
             on_update(state)
     report(state, stopped, echo)
     return state
+
+
+def refuse_run_directory(root: Path) -> None:
+    """A sweep never writes into a directory that holds a run (``ganlab run`` of the same file).
+
+    Raises:
+        RunDirectoryError: ``root`` holds a run (its ``config.yaml``).
+
+    """
+    if RunDirectory(root).exists():
+        raise RunDirectoryError(
+            f"The sweep directory {root} holds a run (its config.yaml: `ganlab run` trained "
+            "there, both default to runs/<experiment name>): a sweep never writes into a "
+            "run's directory, where its runs would mix with that run's files and hide it. "
+            "Give the sweep its own directory with --name NEW_NAME or --runs-dir FOLDER.")
+
+
+def stopped_message(state: SweepState) -> str:
+    """What a stopped sweep left: which unfinished runs have a checkpoint to resume from."""
+    unfinished = [r for r in state.runs if r.state != "finished"]
+    saved = [r for r in unfinished
+             if any((state.run_dir(r) / "checkpoints").glob("ckpt-*.npz"))]
+    if not unfinished:
+        left = "every run had finished"
+    elif len(saved) == len(unfinished):
+        left = "its unfinished runs saved checkpoints"
+    elif not saved:
+        left = "none of its unfinished runs had saved a checkpoint yet (they start again)"
+    else:
+        left = (f"{len(saved)} of its {len(unfinished)} unfinished runs saved checkpoints "
+                "(the others start again)")
+    return (f"The sweep {state.name} was stopped; {left}. Run the same command again to "
+            "resume it: finished runs are skipped, the others resume from their checkpoints "
+            "where they have one.")
 
 
 def sweep_events(state: SweepState, echo: Echo) -> SweepEvents:
@@ -214,9 +249,7 @@ def report(state: SweepState, stopped: bool, echo: Echo) -> None:
     echo(f"Sweep {state.name}: " + ", ".join(f"{n} {s}" for s, n in counts.items())
          + f". Record: {state.path}")
     if stopped:
-        raise SweepStopped(f"The sweep {state.name} was stopped; its runs saved checkpoints. "
-                           "Run the same command again to resume it: finished runs are "
-                           "skipped, the others resume from their checkpoints.")
+        raise SweepStopped(stopped_message(state))
     failed = [r for r in state.runs if r.state in ("failed", "interrupted")]
     if failed:
         shown = ", ".join(f"{r.name} (exit {r.exit_code}, log {state.root / 'logs' / r.name}.log)"

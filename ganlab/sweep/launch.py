@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ganlab.errors import ConfigError
 from ganlab.sweep.spec import RunSpec
 
 #: Environment variables that cap a TensorFlow process's CPU threads.
@@ -65,6 +66,34 @@ def available_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+#: Most CPU threads a run on a Ray cluster may ask for (its nodes' cores are not known here).
+MAX_CLUSTER_THREADS = 1024
+
+
+def check_threads(threads: int | None, remote: bool) -> None:
+    """Refuse more threads per run than there are cores to run them.
+
+    Args:
+        threads: ``--threads-per-run`` (``None``: not given).
+        remote: The runs train on a Ray cluster joined with ``--address``,
+            whose nodes' cores this machine cannot count (then at most
+            :data:`MAX_CLUSTER_THREADS`).
+
+    Raises:
+        ConfigError: More threads than the cores (or the cluster bound).
+
+    """
+    if threads is None:
+        return
+    limit = MAX_CLUSTER_THREADS if remote else available_cpus()
+    if threads > limit:
+        where = ("a run on a Ray cluster may use" if remote
+                 else "this machine has for a run to use")
+        raise ConfigError(f"--threads-per-run is {threads:,}, more than the {limit:,} CPU cores "
+                          f"{where}: threads beyond the cores only cost memory and time. Use "
+                          f"--threads-per-run {limit} or fewer.")
 
 
 def threads_per_run(parallel: int, cpus: int | None = None) -> int:

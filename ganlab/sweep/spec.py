@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from ganlab.config_yaml import parse_command_line_value
 from ganlab.errors import ConfigError
 
 #: Range scales: uniform, log-uniform, uniform integers.
@@ -27,6 +28,9 @@ SCALES = ("linear", "log", "int")
 DRAW_DIGITS = 4
 #: Key parts too generic to name an axis on their own (``loss.name`` → ``loss``).
 GENERIC_PARTS = ("name", "params", "value")
+#: Most runs one sweep may have, counted before anything is expanded: each is a
+#: training run, a folder and a row of ``sweep.json``.
+MAX_RUNS = 10_000
 
 
 @dataclass(frozen=True)
@@ -105,18 +109,11 @@ class RunSpec:
 
 # -- parsing the command line ------------------------------------------------------------------
 def parse_value(raw: str) -> Any:
-    """A value as ``--set`` reads it (YAML), with ``1e-5`` read as a number too."""
-    raw = raw.strip()
+    """A value as ``--set`` reads it (:func:`ganlab.config_yaml.parse_command_line_value`)."""
     try:
-        value = yaml.safe_load(raw) if raw else ""
-    except yaml.YAMLError as exc:
+        return parse_command_line_value(raw.strip(), f"sweep value {raw!r}")
+    except ConfigError as exc:
         raise ConfigError(f"Sweep value {raw!r} is not valid YAML ({exc}).") from None
-    if isinstance(value, str):
-        try:  # YAML 1.1 wants a dot in floats; a researcher writes 1e-5
-            return float(value) if re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", value) else value
-        except ValueError:
-            return value
-    return value
 
 
 def format_value(value: Any) -> str:
@@ -161,7 +158,11 @@ def parse_grid(option: str) -> tuple[str, tuple[Any, ...]]:
 
     """
     key, rest = _key_and_rest(option, "--grid", "V1,V2,... e.g. --grid loss.name=bce,hinge")
-    values = tuple(parse_value(raw) for raw in split_values(rest))
+    raws = split_values(rest)
+    if len(raws) > MAX_RUNS:  # before parsing each one
+        raise ConfigError(f"--grid {key}=... lists {len(raws):,} values, more than the "
+                          f"{MAX_RUNS:,} runs a sweep may have.")
+    values = tuple(parse_value(raw) for raw in raws)
     if len({format_value(v) for v in values}) != len(values):
         raise ConfigError(f"--grid {option!r}: a value is listed twice.")
     return key, values
@@ -217,12 +218,43 @@ def make_axes(grid: tuple[str, ...], ranges: tuple[str, ...], random_count: int,
     if not keys:
         raise ConfigError("Nothing to sweep: give --grid KEY=V1,V2,... and/or --random N with "
                           "--range KEY=LOW:HIGH[:SCALE].")
-    return SweepAxes(grid_axes, range_axes, random_count, random_seed)
+    axes = SweepAxes(grid_axes, range_axes, random_count, random_seed)
+    check_size(axes)
+    return axes
+
+
+def run_count(axes: SweepAxes) -> int:
+    """How many runs ``axes`` expand to (random draws × grid points), without expanding them."""
+    return max(1, axes.random_count) * math.prod(len(values) for _, values in axes.grid)
+
+
+def check_size(axes: SweepAxes) -> None:
+    """Refuse a sweep of more than :data:`MAX_RUNS` runs before it is expanded.
+
+    Raises:
+        ConfigError: Too many runs; the message shows the product.
+
+    """
+    count = run_count(axes)
+    if count <= MAX_RUNS:
+        return
+    factors = ([f"{axes.random_count:,} random draws"] if axes.random_count else []) + [
+        f"{len(values):,} {key}" for key, values in axes.grid]
+    raise ConfigError(f"The sweep would have {count:,} runs ({' × '.join(factors)}), more than "
+                      f"the {MAX_RUNS:,} a sweep may have: each run is a whole training run. "
+                      "Sweep fewer values (or fewer --random draws), or split the study into "
+                      "several sweeps.")
 
 
 # -- expansion ---------------------------------------------------------------------------------
 def expand(axes: SweepAxes) -> list[RunSpec]:
-    """Every run of the sweep: each random draw × each grid point, named from its values."""
+    """Every run of the sweep: each random draw × each grid point, named from its values.
+
+    Raises:
+        ConfigError: More than :data:`MAX_RUNS` runs (checked before expanding).
+
+    """
+    check_size(axes)
     rng = random.Random(axes.random_seed)
     draws: list[dict[str, Any]] = [{}]
     if axes.random_count:

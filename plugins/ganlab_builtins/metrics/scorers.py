@@ -29,7 +29,9 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from ganlab import ScoreSpec
 from ganlab.evaluation import EvaluationContext, FeatureSummary, MetricResult
+from ganlab.evaluation.bounds import MAX_SAMPLES
 from ganlab_builtins.metrics.maths import (
     classifier_score,
     frechet_distance,
@@ -44,9 +46,12 @@ DEFAULT_BATCH_SIZE = 200
 MetricClass = TypeVar("MetricClass", bound=type)
 
 
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
+def _positive_int(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum:,} (images scored per metric), "
+                         f"got {value:,}")
     return value
 
 
@@ -78,8 +83,9 @@ class _StreamedMetric:
         if extractor_params is not None and not isinstance(extractor_params, Mapping):
             raise ValueError(f"extractor_params must be a mapping, got {extractor_params!r}")
         self.extractor_params = dict(extractor_params or {})
-        self.num_samples = _positive_int("num_samples", num_samples, minimum=2)
-        self.num_real = _optional(lambda n, v: _positive_int(n, v, 2), "num_real", num_real)
+        self.num_samples = _positive_int("num_samples", num_samples, 2, MAX_SAMPLES)
+        self.num_real = _optional(lambda n, v: _positive_int(n, v, 2, MAX_SAMPLES), "num_real",
+                                  num_real)
         self.split = _optional(_string, "split", split)
         self.batch_size = _positive_int("batch_size", batch_size)
         self.seed = _optional(_seed, "seed", seed)
@@ -143,6 +149,7 @@ class FID(_FeatureMetric):
     """
 
     name = "fid"
+    score_specs = {"fid": ScoreSpec(higher_is_better=False, minimum=0.0)}
 
     def score(self, real: FeatureSummary, fake: FeatureSummary,
               context: EvaluationContext) -> dict[str, float]:
@@ -168,6 +175,9 @@ class KID(_FeatureMetric):
     """
 
     name = "kid"
+    # The unbiased estimate dips below 0 when the two sides match: no minimum.
+    score_specs = {"kid_mean": ScoreSpec(higher_is_better=False),
+                   "kid_std": ScoreSpec(higher_is_better=None, minimum=0.0)}
     keep_features = True
 
     def __init__(self, *, num_subsets: int = 100, subset_size: int = 1000, **common: Any):
@@ -202,6 +212,8 @@ class PrecisionRecall(_FeatureMetric):
     """
 
     name = "precision_recall"
+    score_specs = {"precision": ScoreSpec(higher_is_better=True, minimum=0.0, maximum=1.0),
+                   "recall": ScoreSpec(higher_is_better=True, minimum=0.0, maximum=1.0)}
     keep_features = True
 
     def __init__(self, *, k: int = 3, **common: Any):
@@ -239,6 +251,10 @@ class ClassifierScore(_StreamedMetric):
     """
 
     name = "classifier_score"
+    # At most the number of classes (2 per attribute for multi-label data).
+    score_specs = {"classifier_score": ScoreSpec(higher_is_better=True, minimum=1.0),
+                   "confident_share": ScoreSpec(higher_is_better=True, minimum=0.0,
+                                                maximum=1.0)}
 
     def __init__(self, *, threshold: float = 0.9, **common: Any):
         super().__init__(**common)
