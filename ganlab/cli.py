@@ -85,14 +85,52 @@ def fail_message(message: str) -> str:
     return "Error: " + " ".join(message.split())
 
 
+class LineTracker:
+    """Standard output, remembering whether its last write left a line open.
+
+    Keras' progress bar redraws its line in place and ends it only at the
+    end of an epoch; an error printed meanwhile would be glued onto it.
+    """
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+        self.line_open = False
+
+    def write(self, text: str) -> int:
+        """Write ``text`` through, noting whether it ended its line."""
+        if text:
+            self.line_open = not text.endswith("\n")
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def end_open_line() -> None:
+    """End a line that standard output left open (a progress bar's) before a message."""
+    if isinstance(sys.stdout, LineTracker) and sys.stdout.line_open:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+
+
 class GanlabGroup(click.Group):
     """A click group that reports user errors without a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the subcommand, converting errors to messages and exit codes."""
         debug = bool(ctx.params.get("debug")) or os.environ.get("GANLAB_DEBUG") == "1"
+        if not isinstance(sys.stdout, LineTracker):
+            sys.stdout = LineTracker(sys.stdout)
         try:
             return super().invoke(ctx)
+        except BaseException:
+            end_open_line()
+            return self._report(ctx, debug)
+
+    def _report(self, ctx: click.Context, debug: bool) -> None:
+        """Re-raise the error being handled, as a message and an exit code."""
+        try:
+            raise
         except GanlabError as exc:
             if debug:
                 raise
