@@ -5,12 +5,22 @@ work: a distribution that is missing, or installed at a version outside the
 specifier, stops the command with one message listing every problem and the
 ``pip install`` line that fixes them. ``ganlab list-plugins --requirements
 RUN_DIR`` prints the pins that reproduce a run's plugin set.
+
+An experiment file is someone else's text, so the advice is built to be
+pasted safely: it names distributions by their validated name, extras and
+version specifier only, each quoted with :func:`shlex.quote`; a requirement
+that points at a URL (``pkg @ https://...``) gets no command to paste (only
+its name, and the note to install it from a source one trusts); one with an
+environment marker (``x; python_version < "3.11"``) is checked only where
+the marker holds. Paths and VCS links (``./x``, ``git+https://...``) are not
+requirements at all and are refused as malformed.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,22 +58,44 @@ def unmet(requirement: Requirement) -> str | None:
     return None
 
 
+def applies(requirement: Requirement) -> bool:
+    """Whether ``requirement``'s environment marker (if any) holds in this interpreter."""
+    return requirement.marker is None or requirement.marker.evaluate()
+
+
+def install_argument(requirement: Requirement) -> str:
+    """``name[extras]specifier``, shell-quoted: what ``pip install`` gets (no URL, no marker)."""
+    extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+    return shlex.quote(f"{requirement.name}{extras}{requirement.specifier}")
+
+
 def check_requirements(specs: Sequence[str]) -> None:
     """Raise when a required distribution is missing or at the wrong version.
 
+    Requirements whose environment marker does not hold here are skipped.
+
     Raises:
         ConfigError: A malformed entry.
-        PluginError: Requirements not met (all of them listed, with the fix).
+        PluginError: Requirements not met (all of them listed, with the fix
+            for those named by a package index; none for URL requirements).
 
     """
-    requirements = parse_requirements(specs)
+    requirements = [r for r in parse_requirements(specs) if applies(r)]
     problems = [(r, why) for r in requirements if (why := unmet(r)) is not None]
     if not problems:
         return
-    fix = " ".join(f"'{r}'" for r, _ in problems)
+    indexed = [r for r, _ in problems if not r.url]
+    urls = [r.name for r, _ in problems if r.url]
+    advice = []
+    if indexed:
+        advice.append("Install them with: pip install "
+                      + " ".join(install_argument(r) for r in indexed))
+    if urls:
+        advice.append(f"{', '.join(urls)} {'is' if len(urls) == 1 else 'are'} required from "
+                      "a URL the experiment names; ganlab gives no command for that: install "
+                      "it from a source you trust")
     raise PluginError(f"The experiment requires plugins that are not available: "
-                      f"{'; '.join(why for _, why in problems)}. Install them with: "
-                      f"pip install {fix}")
+                      f"{'; '.join(why for _, why in problems)}. {'. '.join(advice)}.")
 
 
 def run_pins(run_dir: Path) -> list[str]:

@@ -12,13 +12,14 @@ from reliability_support import tiny_config, write_experiment
 #: of generated and real pixels, scored every epoch into metrics.csv.
 TOY_METRIC = '''
 import numpy as np
-from ganlab import hookimpl
+from ganlab import ScoreSpec, hookimpl
 
 
 class ToyDistance:
     """Gap between the pixel mean and spread of generated and real images."""
 
     name = "toy_distance"
+    score_specs = {"fid": ScoreSpec(higher_is_better=False, minimum=0.0)}
 
     def compute(self, generate, dataset):
         fake = generate(16)

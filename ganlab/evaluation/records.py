@@ -11,7 +11,11 @@ The file (format 1)::
                      "num_fake": 10000, "num_real": 10000, "real_split": "test",
                      "image_size": [32, 32, 1], "resize": "none", "seed": 0, "epoch": 20,
                      "samples": "generator"},
+        "score_specs": {"fid": {"higher_is_better": false, "minimum": 0.0, "maximum": null}},
         "evaluated_at": "2026-12-01T20:00:00Z"}]}
+
+``score_specs`` (written when the metric declares them, see
+:class:`ganlab.ScoreSpec`) says which way each score is better and its range.
 
 A new record replaces an older one with an identical protocol (the same
 measurement, taken again); records of any other protocol are kept. The file
@@ -21,11 +25,12 @@ is rewritten atomically, so a failed evaluation never damages it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ganlab.contracts import ScoreSpec
 from ganlab.errors import RunDirectoryError
 from ganlab.evaluation.results import MetricResult
 from ganlab.rundir import write_json_atomic
@@ -42,13 +47,18 @@ def utc_timestamp(moment: datetime | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def make_record(result: MetricResult, evaluated_at: str | None = None) -> dict[str, Any]:
-    """One ``metrics.json`` record for ``result``."""
-    return {"metric": result.protocol.metric,
-            "scores": {name: float(value) for name, value in result.scores.items()},
-            "details": _plain(result.details),
-            "protocol": result.protocol.as_dict(),
-            "evaluated_at": evaluated_at or utc_timestamp()}
+def make_record(result: MetricResult, evaluated_at: str | None = None,
+                specs: Mapping[str, ScoreSpec] | None = None) -> dict[str, Any]:
+    """One ``metrics.json`` record for ``result`` (with its metric's score specs, if any)."""
+    record = {"metric": result.protocol.metric,
+              "scores": {name: float(value) for name, value in result.scores.items()},
+              "details": _plain(result.details),
+              "protocol": result.protocol.as_dict(),
+              "evaluated_at": evaluated_at or utc_timestamp()}
+    if specs:
+        record["score_specs"] = {name: spec.as_dict() for name, spec in specs.items()
+                                 if name in result.scores}
+    return record
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
