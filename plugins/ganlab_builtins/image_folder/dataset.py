@@ -253,8 +253,8 @@ class ImageFolder(TFRecordImageDataset):
         splits = ("split folders " + ", ".join(f"{name}/" for name in (
             folder.name for folder in layout.split_folders.values()))
                   if not layout.seeded else
-                  f"seeded split (valid {self.valid_fraction:g}, test {self.test_fraction:g}, "
-                  f"seed {self.seed})")
+                  f"seeded split: valid {self.valid_fraction:g}, test {self.test_fraction:g}, "
+                  f"seed {self.seed}")
         classes = (f"{len(layout.class_names)} class folders" if layout.labelled
                    else "no labels")
         return f"image folder {self.source} ({splits}; {classes}; resize {self.resize})"
@@ -278,12 +278,10 @@ class ImageFolder(TFRecordImageDataset):
         loops = [path for walk in walks.values() for path in walk.loops]
         hidden = sum(walk.hidden for walk in walks.values())
         if unreadable:
-            notes["unreadable_folders"] = [f"{path} ({reason})" for path, reason in
-                                           unreadable[:EXAMPLES_SHOWN]]
-            notes["unreadable_folders_count"] = len(unreadable)
+            _listed(notes, "unreadable_folders",
+                    [f"{path} ({reason})" for path, reason in unreadable])
         if loops:
-            notes["folders_not_followed"] = loops[:EXAMPLES_SHOWN]
-            notes["folders_not_followed_count"] = len(loops)
+            _listed(notes, "folders_not_followed", loops)
         if hidden:
             notes["hidden_entries"] = hidden
         if layout.outside:
@@ -390,6 +388,13 @@ class ImageFolder(TFRecordImageDataset):
                     "valid_fraction and test_fraction: raise the one you need above 0, or use "
                     "partition: train.")
         return "Add that split's folder beside train/, or choose another partition."
+
+
+def _listed(notes: dict[str, Any], key: str, names: list[str]) -> None:
+    """``notes[key]``: the first names; with ``<key>_count`` when there are more."""
+    notes[key] = names[:EXAMPLES_SHOWN]
+    if len(names) > EXAMPLES_SHOWN:
+        notes[f"{key}_count"] = len(names)
 
 
 def _upscaled(shape: tuple[int, int], size: int, policy: str) -> bool:
