@@ -14,10 +14,12 @@ from conftest import run_cli, tiny_experiment, write_experiment
 from ganlab_builtins.classifier.training import TrainSettings, train_classifier
 from ganlab_builtins.latent.exemplars import LatentSpecError
 from ganlab_builtins.latent.queries import bind_query, parse_query
+from test_docs_examples import block_defining
 
 from ganlab.contracts import class_index, class_names_of, supports_labels
 from ganlab.data.manifest import manifest_classes, read_manifest
 from ganlab.errors import DataError, PluginError
+from ganlab.plugins import load_plugins
 from ganlab.rundir import metadata_problems
 from ganlab.testing import check_dataset
 
@@ -193,3 +195,15 @@ def test_the_contract_checker_tries_the_labels(tmp_path: Path) -> None:
 
     with pytest.raises(PluginError, match="class_names has 1 names but num_classes is 2"):
         check_dataset(BadNames(count=8))
+
+
+def test_the_documented_labelled_dataset_keeps_the_contract(tmp_path: Path) -> None:
+    doc = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
+    (tmp_path / "blobs.py").write_text(block_defining(doc, "class Blobs"))
+    loaded = load_plugins(["blobs.py"], base_dir=tmp_path)
+    dataset = check_dataset("blobs", registry=loaded.registry, count=8)
+    assert class_names_of(dataset) == ["left", "right"]
+    pairs = list(dataset.load(with_labels=True))
+    left, right = pairs[0][0].numpy(), pairs[1][0].numpy()
+    assert int(pairs[1][1]) == 1 and left[:, :8].max() > left[:, 8:].max()
+    assert right[:, 8:].max() > right[:, :8].max()
