@@ -117,6 +117,28 @@ def truncate(latents: np.ndarray, threshold: float, seed: int, num_classes: int 
     return truncated
 
 
+def truncate_exemplar(latent: np.ndarray, threshold: float, *, run_seed: int,
+                      index: int | None = None, seed: int | None = None,
+                      num_classes: int = 0) -> np.ndarray:
+    """One named latent truncated the way ``ganlab sample --truncation`` truncates its cell.
+
+    Bank entry ``index`` is row ``index`` of the run's seed; the latent of
+    seed ``S`` is row 0 of seed ``S`` (see :func:`truncate`).
+
+    Args:
+        latent: The ``(latent_dim,)`` latent.
+        threshold: The truncation threshold.
+        run_seed: The run's seed (for bank entries).
+        index: Its bank index, or
+        seed: the seed it was drawn from (exactly one of the two).
+        num_classes: ``K`` of a class-conditional generator.
+
+    """
+    if seed is not None:
+        return truncate(latent[None], threshold, seed, num_classes)[0]
+    return truncate(latent[None], threshold, run_seed, num_classes, first_index=int(index or 0))[0]
+
+
 def check_truncation(distribution: str, threshold: float | None) -> None:
     """Refuse truncation for a prior it does not apply to.
 

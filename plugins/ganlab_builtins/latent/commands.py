@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ganlab.errors import GanlabError
+from ganlab.generators import generator_option, truncation_option
 
 from .bounds import (
     MAX_EXEMPLARS,
@@ -47,14 +48,32 @@ epoch_option = click.option(
          "generator.keras, else the latest checkpoint).")
 
 
-def _restore(run_dir: str, epoch: int | None) -> Any:
-    """The generator to draw with, telling the user about damaged checkpoints skipped."""
+def _restore(run_dir: str, epoch: int | None, generator: str | None) -> Any:
+    """The generator to draw with, telling the user about damaged checkpoints skipped.
+
+    ``--generator``: the EMA generator by default when the run has one.
+    """
     from ganlab.restore import restore_generator
 
-    restored = restore_generator(run_dir, epoch)
+    restored = restore_generator(run_dir, epoch, generator=generator)
     for warning in restored.warnings:
         click.echo(f"warning: {warning} Using an earlier checkpoint.", err=True)
     return restored
+
+
+def _check_truncation(info: Any, truncation: float | None) -> None:
+    """Refuse ``--truncation`` for a run with uniform latents."""
+    from ganlab.latents import check_truncation
+
+    try:
+        check_truncation(info.latent_distribution, truncation)
+    except ValueError as exc:
+        raise user_error(Exception(f"--truncation: {exc}")) from None
+
+
+def _drawn_with(restored: Any, truncation: float | None) -> str:
+    """``the exported EMA generator (...)``, with the truncation when there is one."""
+    return restored.description + (f", truncation {truncation:g}" if truncation else "")
 
 
 def _save(picture: Any, path: Path) -> None:
@@ -147,10 +166,13 @@ def _judge(spec: ArithmeticSpec, run_dir: str, image_shape: tuple[int, ...],
               help="First seed of the pool (default: the run's seed, as the callback).")
 @click.option("--classifier", default="domain", show_default=True, metavar="NAME",
               help="The feature extractor that judges queries.")
+@generator_option
+@truncation_option
 def arithmetic_command(run_dir: str, concepts: tuple[str, ...], queries: tuple[str, ...],
                        expression: str, expect: str | None, out: str, epoch: int | None,
                        seed: int | None, jitter: float, neighbours: int, per_query: int,
-                       pool_size: int, pool_seed: int | None, classifier: str) -> None:
+                       pool_size: int, pool_seed: int | None, classifier: str,
+                       generator: str | None, truncation: float | None) -> None:
     """Latent vector arithmetic on RUN_DIR's generator (DCGAN paper, figure 7).
 
     Each concept is the mean of its exemplars' latents: exemplars you picked
@@ -176,7 +198,9 @@ def arithmetic_command(run_dir: str, concepts: tuple[str, ...], queries: tuple[s
         click.echo(f"note: concept(s) {', '.join(unused)} not used by the expression.",
                    err=True)
     info = read_run_info(run_dir)
-    space = LatentSpace(info.latent_bank, info.latent_dim, info.latent_distribution, info.seed)
+    _check_truncation(info, truncation)
+    space = LatentSpace(info.latent_bank, info.latent_dim, info.latent_distribution, info.seed,
+                        truncation=truncation, num_classes=info.num_classes)
     try:
         for exemplar in spec.used_exemplars():
             exemplar.latent(space.bank, space.latent_dim, space.distribution)
@@ -185,12 +209,13 @@ def arithmetic_command(run_dir: str, concepts: tuple[str, ...], queries: tuple[s
         raise user_error(exc) from None
     judge = _judge(spec, run_dir, info.image_shape, classifier) if spec.needs_classifier \
         else None
-    restored = _restore(run_dir, epoch)
+    restored = _restore(run_dir, epoch, generator)
+    drawn_with = _drawn_with(restored, truncation)
     figure, report = draw_figure(spec, lambda z: generate(restored.generator, z), space,
                                  judge_with=judge,
-                                 title=f"{spec.expression.text}  ({restored.description})")
+                                 title=f"{spec.expression.text}  ({drawn_with})")
     _save(figure, Path(out))
-    click.echo(f"Wrote {out}: {spec.expression.text}, with {restored.description}.")
+    click.echo(f"Wrote {out}: {spec.expression.text}, with {drawn_with}.")
     for name in spec.used_queries:
         click.echo(f"{name} = {spec.queries[name].text}: exemplars "
                    f"{','.join(report.labels[name])}")
@@ -213,14 +238,19 @@ def arithmetic_command(run_dir: str, concepts: tuple[str, ...], queries: tuple[s
               help="Output PNG; the animated GIF goes next to it (same name, .gif).")
 @click.option("--gif-ms", type=click.IntRange(10, MAX_GIF_MS), default=120, show_default=True,
               help="Milliseconds per GIF frame.")
+@generator_option
+@truncation_option
 def interpolate_command(run_dir: str, start: str, end: str, steps: int,
                         spherical: bool | None, epoch: int | None, out: str,
-                        gif_ms: int) -> None:
+                        gif_ms: int, generator: str | None, truncation: float | None) -> None:
     """Walk RUN_DIR's latent space from one exemplar to another: a grid and a GIF.
 
-    The GIF plays the path forward and back.
+    The GIF plays the path forward and back. With --truncation the two ends
+    are truncated (as 'ganlab sample --truncation' draws them); the path
+    between them is not resampled.
     """
     from ganlab.images import save_gif
+    from ganlab.latents import truncate_exemplar
     from ganlab.restore import read_run_info
     from ganlab.sampling import generate
 
@@ -236,8 +266,13 @@ def interpolate_command(run_dir: str, start: str, end: str, steps: int,
     try:
         first, last = parse_exemplar(start), parse_exemplar(end)
         info = read_run_info(run_dir)
+        _check_truncation(info, truncation)
         ends = [e.latent(info.latent_bank, info.latent_dim, info.latent_distribution)
                 for e in (first, last)]
+        if truncation is not None:
+            ends = [truncate_exemplar(z, truncation, run_seed=info.seed, index=e.index,
+                                      seed=e.seed, num_classes=info.num_classes)
+                    for z, e in zip(ends, (first, last), strict=True)]
         label = f"{first.label} -> {last.label}"
         InterpolationLayout.plan(labels=[label], steps=steps,
                                  image_size=tuple(info.image_shape[:2]), title="x" * 60)
@@ -245,15 +280,16 @@ def interpolate_command(run_dir: str, start: str, end: str, steps: int,
         raise user_error(exc) from None
     spherical = default_slerp(info.latent_distribution) if spherical is None else spherical
     path = interpolation_path(ends[0], ends[1], steps, spherical)
-    restored = _restore(run_dir, epoch)
+    restored = _restore(run_dir, epoch, generator)
     method = "slerp" if spherical else "lerp"
+    drawn_with = _drawn_with(restored, truncation)
     figure, images = interpolation_figure(
         lambda z: generate(restored.generator, z), [(label, path)],
-        title=f"{method}, {steps} steps  ({restored.description})")
+        title=f"{method}, {steps} steps  ({drawn_with})")
     _save(figure, png)
     try:
         save_gif(back_and_forth(images[0]), gif, duration_ms=gif_ms)
     except OSError as exc:
         raise LatentCommandError(f"Cannot write {gif}: {exc.strerror or exc}.") from None
     click.echo(f"Wrote {png} and {gif}: {method} {label} in {steps} steps, with "
-               f"{restored.description}.")
+               f"{drawn_with}.")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from ganlab.latents import truncate_exemplar
+
 from .arithmetic import ArithmeticLatents, latent_arithmetic
-from .exemplars import exemplar_latents
+from .exemplars import Exemplar, exemplar_latents
 from .guided import (
     Pool,
     Verdict,
@@ -36,6 +38,11 @@ class LatentSpace:
         latent_dim: Latent size.
         distribution: The prior, ``"normal"`` or ``"uniform"``.
         seed: The run's seed (default of the jitter and pool seeds).
+        truncation: Truncate the exemplars' and the pool's (normal) latents at
+            this threshold, each as ``ganlab sample --truncation`` truncates
+            it (:func:`ganlab.latents.truncate_exemplar`); the arithmetic's
+            results and neighbours are what the truncated exemplars give.
+        num_classes: ``K`` of a class-conditional run (truncation keeps classes).
 
     """
 
@@ -43,6 +50,17 @@ class LatentSpace:
     latent_dim: int
     distribution: str
     seed: int
+    truncation: float | None = None
+    num_classes: int = 0
+
+    def truncated(self, latents: np.ndarray, exemplars: Sequence[Exemplar]) -> np.ndarray:
+        """``latents`` (one per exemplar) truncated when the space says so."""
+        if self.truncation is None:
+            return latents
+        return np.stack([truncate_exemplar(latent, self.truncation, run_seed=self.seed,
+                                           index=e.index, seed=e.seed,
+                                           num_classes=self.num_classes)
+                         for latent, e in zip(latents, exemplars, strict=True)])
 
 
 @dataclass(frozen=True)
@@ -103,7 +121,9 @@ def draw_pool(spec: ArithmeticSpec, space: LatentSpace) -> Pool:
     """The spec's candidate latents (seeded by ``pool_seed``, else the run's seed)."""
     first = space.seed if spec.pool_seed is None else spec.pool_seed
     first = min(first, 2**32 - spec.pool_size)  # the last seed stays a valid seed
-    return Pool.draw(spec.pool_size, first, space.latent_dim, space.distribution)
+    pool = Pool.draw(spec.pool_size, first, space.latent_dim, space.distribution)
+    seeds = [Exemplar(seed=first + i) for i in range(len(pool.latents))]
+    return Pool(pool.first_seed, space.truncated(pool.latents, seeds))
 
 
 def draw_figure(spec: ArithmeticSpec, generate: Generate, space: LatentSpace, *,
@@ -125,8 +145,9 @@ def draw_figure(spec: ArithmeticSpec, generate: Generate, space: LatentSpace, *,
     latents, labels = {}, {}
     for name in spec.expression.names:
         if name in spec.exemplars:
-            latents[name] = exemplar_latents(spec.exemplars[name], space.bank,
-                                             space.latent_dim, space.distribution)
+            latents[name] = space.truncated(
+                exemplar_latents(spec.exemplars[name], space.bank, space.latent_dim,
+                                 space.distribution), spec.exemplars[name])
             labels[name] = [e.label for e in spec.exemplars[name]]
     shortfalls: list[str] = []
     pool_probabilities = None

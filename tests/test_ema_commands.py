@@ -1,0 +1,147 @@
+"""A run with ``train.ema`` end to end: kill/resume, the export, and every command that
+draws images choosing the EMA generator by default (``--generator raw`` the trained one),
+the truncation trick, and the metric records naming what they scored."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import run_cli
+from evaluation_support import PLUGIN_SOURCE
+from reliability_support import (
+    assert_clean_failure,
+    differing_arrays,
+    final_state,
+    prepare_tiny_data,
+    resumed_run_matches,
+    tiny_experiment_file,
+)
+
+EMA = {"decay": 0.8, "start_step": 3}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("ema-commands")
+    prepare_tiny_data(folder)
+    (folder / "projection.py").write_text(PLUGIN_SOURCE)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def finished(root: Path) -> dict[str, Any]:
+    """The EMA run killed at step 5 and resumed, and the same run straight through."""
+    plugins = [str(Path(__file__).resolve().parent / "reliability_plugin.py"),
+               str(root / "projection.py")]
+    whole = tiny_experiment_file(root, "whole", train={"ema": EMA}, plugins=plugins)
+    killed = tiny_experiment_file(root, "killed", train={"ema": EMA}, plugins=plugins)
+    state = resumed_run_matches(whole, killed, fault="step:5")
+    return {"state": state, "run_dir": whole[1], "killed": killed[1]}
+
+
+def test_kill_and_resume_is_bit_identical_with_the_shadow(finished: dict[str, Any]) -> None:
+    state = finished["state"]
+    shadow = sorted(k for k in state if k.startswith("generator_ema/"))
+    generator = sorted(k for k in state if k.startswith("generator/"))
+    assert len(shadow) == len(generator) > 0
+    # 24 G updates at decay 0.8: the average is no longer the generator itself.
+    assert any(not np.array_equal(state[s], state[g]) for s, g in zip(shadow, generator,
+                                                                          strict=True))
+    metadata = json.loads((finished["run_dir"] / "run.json").read_text())
+    assert metadata["generator_ema"] is True
+
+
+def test_the_ema_generator_is_exported_and_reloads(finished: dict[str, Any]) -> None:
+    from ganlab.restore import restore_generator
+    from ganlab.sampling import generate
+
+    run_dir = finished["run_dir"]
+    assert (run_dir / "generator_ema.keras").is_file()
+    latents = np.random.default_rng(1).standard_normal((6, 8)).astype(np.float32)
+    exported = restore_generator(run_dir)
+    assert exported.kind == "ema" and exported.source.name == "generator_ema.keras"
+    checkpoint = restore_generator(run_dir, "latest")
+    assert checkpoint.kind == "ema" and "EMA generator" in checkpoint.description
+    raw = restore_generator(run_dir, generator="raw")
+    assert raw.kind == "raw" and raw.source.name == "generator.keras"
+    images = generate(exported.generator, latents)
+    np.testing.assert_array_equal(images, generate(checkpoint.generator, latents))
+    assert not np.array_equal(images, generate(raw.generator, latents))
+
+
+def test_sample_draws_with_the_ema_generator_unless_told_raw(finished: dict[str, Any],
+                                                             tmp_path: Path) -> None:
+    run_dir = finished["run_dir"]
+    pictures = {}
+    for name, extra in (("default", []), ("ema", ["--generator", "ema"]),
+                        ("raw", ["--generator", "raw"])):
+        out = tmp_path / f"{name}.png"
+        result = run_cli(["sample", str(run_dir), "--num", "9", "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        pictures[name] = out.read_bytes()
+    assert pictures["default"] == pictures["ema"] != pictures["raw"]
+
+
+def test_ema_asked_of_a_run_without_one_is_refused(root: Path, tmp_path: Path) -> None:
+    path, run_dir = tiny_experiment_file(root, "plain", train={"epochs": 1})
+    assert run_cli(["run", path]).exit_code == 0
+    result = run_cli(["sample", str(run_dir), "--num", "4", "--out", str(tmp_path / "x.png"),
+                      "--generator", "ema"])
+    assert_clean_failure(result, result.exit_code, "has no EMA generator",
+                         "--generator raw")
+    assert result.exit_code != 0
+
+
+def test_metric_records_name_the_generator_and_the_truncation(
+        finished: dict[str, Any]) -> None:
+    run_dir = finished["run_dir"]
+    common = ["--metric", "fid", "--num-samples", "16", "--extractor", "projection"]
+    for extra in ([], ["--generator", "raw"], ["--truncation", "0.5"]):
+        result = run_cli(["evaluate", str(run_dir), *common, *extra])
+        assert result.exit_code == 0, result.output
+    assert "ema T=0.5" in result.stdout
+    records = json.loads((run_dir / "metrics.json").read_text())["records"]
+    protocols = {(r["protocol"]["generator"], r["protocol"]["truncation"]): r for r in records}
+    assert set(protocols) == {("ema", None), ("raw", None), ("ema", 0.5)}
+    scores = {key: r["scores"]["fid"] for key, r in protocols.items()}
+    assert len(set(scores.values())) == 3  # three measurements, not one recorded thrice
+
+
+def test_arithmetic_and_interpolate_take_generator_and_truncation(
+        finished: dict[str, Any], tmp_path: Path) -> None:
+    run_dir = finished["run_dir"]
+    out = tmp_path / "walk.png"
+    result = run_cli(["interpolate", str(run_dir), "--from", "1", "--to", "s5", "--steps", "3",
+                      "--out", str(out), "--truncation", "0.7", "--generator", "raw"])
+    assert result.exit_code == 0, result.output
+    assert "the exported generator (generator.keras), truncation 0.7" in result.output
+    result = run_cli(["arithmetic", str(run_dir), "--concept", "a=1,2", "--concept", "b=3",
+                      "--expr", "a - b", "--neighbours", "0", "--out", str(tmp_path / "a.png")])
+    assert result.exit_code == 0, result.output
+    assert "EMA generator" in result.output
+
+
+def test_truncation_is_refused_for_uniform_latents(finished: dict[str, Any],
+                                                   tmp_path: Path) -> None:
+    uniform = tmp_path / "uniform-run"
+    shutil.copytree(finished["run_dir"], uniform)
+    metadata = json.loads((uniform / "run.json").read_text())
+    metadata["latent_distribution"] = "uniform"
+    (uniform / "run.json").write_text(json.dumps(metadata))
+    for args in (["sample", str(uniform), "--num", "4", "--out", str(tmp_path / "u.png")],
+                 ["evaluate", str(uniform), "--metric", "fid"],
+                 ["interpolate", str(uniform), "--from", "1", "--to", "2",
+                  "--out", str(tmp_path / "i.png")]):
+        result = run_cli([*args, "--truncation", "1"])
+        assert result.exit_code != 0
+        assert_clean_failure(result, result.exit_code, "truncation applies to normal latents",
+                             "uniform")
+
+
+def test_resumed_run_state_is_the_straight_run(finished: dict[str, Any]) -> None:
+    assert not differing_arrays(final_state(finished["killed"]), finished["state"])
