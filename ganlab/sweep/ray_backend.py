@@ -7,6 +7,9 @@ existing cluster. Every task runs the same ``ganlab run`` command the local
 backend runs, with the experiment, data paths and run directories as absolute
 paths: they must be on a filesystem every node mounts at the same path.
 
+A local Ray started here is ended with the sweep: by ``ray.shutdown()``, or,
+when the sweep is SIGKILLed, by a watchdog (:mod:`ganlab.sweep.reaper`).
+
 A task whose ``ganlab run`` crashed or was killed raises, so Ray retries it
 (``max_retries``); a task on a node that died is retried by Ray itself. Either
 way the new attempt resumes the run directory from its last checkpoint. User
@@ -30,6 +33,7 @@ from ganlab.errors import ConfigError
 from ganlab.rundir import LOCK_NAME
 from ganlab.sweep.launch import RunLaunch
 from ganlab.sweep.local import SweepEvents, die_with_parent
+from ganlab.sweep.reaper import start_reaper
 from ganlab.sweep.state import RunRecord
 
 #: ``ganlab run`` exit statuses that another attempt would not change
@@ -108,14 +112,20 @@ def run_ray(jobs: Sequence[tuple[RunRecord, RunLaunch]], events: SweepEvents, *,
     """
     ray = import_ray()
     started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=address, num_cpus=None if address else num_cpus,
-                 include_dashboard=False, log_to_driver=False, configure_logging=False)
+    # A local Ray started here must not outlive a SIGKILLed sweep (see reaper).
+    reaper = start_reaper() if started_here and address is None else None
     try:
-        return _run_tasks(ray, jobs, events, cpus_per_run, gpus_per_run, max_retries)
-    finally:
         if started_here:
-            ray.shutdown()
+            ray.init(address=address, num_cpus=None if address else num_cpus,
+                     include_dashboard=False, log_to_driver=False, configure_logging=False)
+        try:
+            return _run_tasks(ray, jobs, events, cpus_per_run, gpus_per_run, max_retries)
+        finally:
+            if started_here:
+                ray.shutdown()
+    finally:
+        if reaper is not None:
+            reaper.done()
 
 
 def _run_tasks(ray: Any, jobs: Sequence[tuple[RunRecord, RunLaunch]], events: SweepEvents,
