@@ -480,6 +480,10 @@ def _evaluation(record: Any) -> Evaluation | None:
                                     (raw_specs.items() if isinstance(raw_specs, dict) else []))
              if s is not None}
     generator = record.get("generator", protocol.get("generator", ""))
+    truncation = protocol.get("truncation")
+    if isinstance(generator, str) and _finite(truncation) is not None:
+        # Truncated samples are another measurement: their own column and record.
+        generator = f"{generator or 'raw'} T={float(truncation):g}"
     return Evaluation(record["metric"][:MAX_NAME], {k: float(v) for k, v in values.items()},
                       protocol, specs, generator if isinstance(generator, str) else "")
 

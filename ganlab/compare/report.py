@@ -196,10 +196,22 @@ def report_html(runs: Sequence[RunSummary], table: Table, by_config: Table | Non
         more=table_view(table, more),
         common=[(k, format_value(v)) for k, v in diff.common.items()],
         protocols=metric_protocols(runs, protocol_lines),
-        by_config=table_view(by_config, by_config.columns, spread=True)
+        by_config=table_view(by_config, spread_columns(by_config), spread=True)
         if by_config is not None else None,
         curves=curves, panels=[run_panel(run, diff) for run in runs],
         warnings=[*warnings, *(w for run in runs for w in run.warnings)])
+
+
+def spread_columns(table: Table) -> list[str]:
+    """The per-configuration columns shown: keys and counts, metric medians, other medians.
+
+    Minima and maxima are shown inside the median cells (``median [min–max]``).
+    """
+    kept = [c for c in table.columns if not c.endswith((" min", " max"))]
+    medians = [c for c in kept if c.endswith(" median")]
+    head = [c for c in kept if c not in medians]
+    return [*head, *[c for c in table.metrics if c in medians],
+            *[c for c in medians if c not in table.metrics]]
 
 
 def best_first(table: Table) -> list[int]:
