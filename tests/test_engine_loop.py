@@ -176,3 +176,50 @@ def test_prepare_shards_option_divides_the_data_among_workers(tmp_path: Path) ->
     shares = worker_shares(dataset, 2)
     assert shares is not None and sum(shares) == 64 and min(shares) >= 21
     assert worker_shares(dataset, 4) is None
+
+
+BATCH_LOG_PLUGIN = '''
+import json
+
+import keras
+
+from ganlab import hookimpl
+
+
+class BatchLog(keras.callbacks.Callback):
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def _log(self, hook, batch):
+        with open(self.path, "a") as stream:
+            stream.write(json.dumps([hook, batch]) + "\\n")
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._log("begin", batch)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._log("end", batch)
+
+
+@hookimpl
+def register_callbacks(register):
+    register("batch_log", BatchLog)
+'''
+
+
+def test_batch_hooks_run_once_per_execution_with_its_first_and_last_step(root: Path) -> None:
+    from reliability_support import PLUGIN
+
+    plugin = root / "batch_log.py"
+    plugin.write_text(BATCH_LOG_PLUGIN)
+    log = root / "batches.jsonl"
+    path, _ = tiny_experiment_file(
+        root, "batch_hooks", plugins=[str(PLUGIN), str(plugin)],
+        train={"epochs": 1, "steps_per_execution": 3}, checkpoint={"every_n_steps": None},
+        callbacks=[{"name": "batch_log", "params": {"path": str(log)}}])
+    result = invoke(["run", path])
+    assert result.exit_code == 0, result.output
+    calls = [tuple(json.loads(line)) for line in log.read_text().splitlines()]
+    # 64 images in batches of 8: 8 steps, run as executions of 3, 3 and 2 steps (docs/plugins.md).
+    assert calls == [("begin", 0), ("end", 2), ("begin", 3), ("end", 5), ("begin", 6), ("end", 7)]
