@@ -207,3 +207,19 @@ def test_the_documented_labelled_dataset_keeps_the_contract(tmp_path: Path) -> N
     left, right = pairs[0][0].numpy(), pairs[1][0].numpy()
     assert int(pairs[1][1]) == 1 and left[:, :8].max() > left[:, 8:].max()
     assert right[:, 8:].max() > right[:, :8].max()
+
+
+def test_inspect_names_the_classes(tmp_path: Path) -> None:
+    config = tiny_experiment(tmp_path, callbacks=[], plugins=[PLUGIN])
+    config["dataset"] = {"name": "shapes_in_memory", "params": {"count": 8}}
+    path = write_experiment(tmp_path / "shapes.yaml", config)
+    result = run_cli(["inspect", str(path), "--num", "8", "--out", str(tmp_path / "g.png")])
+    assert result.exit_code == 0, result.output
+    assert "labels in the grid: circle: 4, square: 4" in result.output
+    config["dataset"] = {"name": "shapes_records", "params": {"tfrecords": str(tmp_path / "tf"),
+                                                              "count": 8}}
+    path = write_experiment(tmp_path / "records.yaml", config)
+    assert run_cli(["prepare", str(path)]).exit_code == 0
+    result = run_cli(["inspect", str(path), "--num", "4", "--out", str(tmp_path / "r.png")])
+    assert result.exit_code == 0, result.output
+    assert "classes: 2 (circle, square)" in result.output

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from ganlab.components import build_dataset
-from ganlab.contracts import describe_dataset
+from ganlab.contracts import class_names_of, describe_dataset, supports_labels
 from ganlab.data import TFRecordImageDataset
 from ganlab.errors import DataError
 from ganlab.experiment import Experiment, check_params, load_experiment, raise_if_problems
@@ -191,12 +191,14 @@ def inspect(state: Any, experiment_file: str, overrides: tuple[str, ...], split:
                f"{images.max():.2f}] ({time.monotonic() - started:.1f} s).")
     if any(label >= 0 for label in labels):
         counts = Counter(int(label) for label in labels)
+        names = class_names_of(dataset)
         click.echo("  labels in the grid: " + ", ".join(
-            f"{label}: {counts[label]}" for label in sorted(counts)))
+            f"{names[label] if 0 <= label < len(names) else label}: {counts[label]}"
+            for label in sorted(counts)))
 
 
 def _echo_manifest(dataset: Any, manifest: Mapping[str, Any]) -> None:
-    from ganlab.data.manifest import matches, options_fingerprint
+    from ganlab.data.manifest import manifest_classes, matches, options_fingerprint
 
     same = matches(manifest, options_fingerprint(dataset.options()))
     click.echo(f"TFRecords: {dataset.tfrecords}")
@@ -213,6 +215,10 @@ def _echo_manifest(dataset: Any, manifest: Mapping[str, Any]) -> None:
         shards = len(info["shards"])
         click.echo(f"  {name}: {info['count']} images in {shards} shard{'s' * (shards != 1)}")
     click.echo(f"  skipped: {manifest.get('skipped_count', 0)}")
+    names = manifest_classes(manifest)
+    if names:
+        shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+        click.echo(f"  classes: {len(names)} ({shown})")
     for key, value in (manifest.get("notes") or {}).items():
         click.echo(f"  {key}: {terse(value)}")
 
@@ -222,12 +228,15 @@ def _sample(dataset: Any, split: str, num: int, seed: int) -> tuple[Any, list[in
     import numpy as np
 
     if not isinstance(dataset, TFRecordImageDataset):
-        picked = dataset.load(split).shuffle(max(1, min(dataset.num_examples(split), 10_000)),
-                                             seed=seed).take(num)
-        images = [image.numpy() for image in picked]
-        if not images:
+        labelled = bool(class_names_of(dataset)) and supports_labels(dataset)
+        data = dataset.load(split, with_labels=True) if labelled else dataset.load(split)
+        picked = data.shuffle(max(1, min(dataset.num_examples(split), 10_000)),
+                              seed=seed).take(num)
+        rows = [(row[0].numpy(), int(row[1])) if labelled else (row.numpy(), -1)
+                for row in picked]
+        if not rows:
             raise DataError(f"The '{split}' split of {describe_dataset(dataset)} holds no images.")
-        return np.stack(images), []
+        return np.stack([image for image, _ in rows]), [label for _, label in rows]
     records = dataset.load(split, with_metadata=True, deterministic=True)
     # A shuffle, not the first images: sources are often sorted (by class, by id).
     buffer = max(1, min(dataset.num_examples(split), 10_000))
