@@ -24,7 +24,7 @@ from ganlab_builtins.image_folder import ImageFolder, ImageItem
 from PIL import Image
 
 from ganlab.data import SkipExample
-from ganlab.data.imagefile import MAX_IMAGE_PIXELS
+from ganlab.data.imagefile import MAX_IMAGE_PIXELS, open_image
 from ganlab.errors import DataError
 
 SIZE = 32
@@ -183,7 +183,13 @@ def test_an_image_over_the_pixel_limit_is_skipped_before_decoding(tmp_path: Path
             decoded(tmp_path, "bomb.png")
         with pytest.raises(SkipExample, match="MAX_IMAGE_PIXELS"):
             read_rgb(bomb)  # CelebA's decoder: the same limit
+        with pytest.raises(SkipExample, match="image too large"), \
+                open_image(bomb.read_bytes()):  # encoded bytes from an archive or a record
+            pass
     assert not [str(warning.message) for warning in caught]  # no DecompressionBombWarning
+    save(tmp_path / "ok.png", Image.new("RGB", (3, 2), (1, 2, 3)))
+    with open_image((tmp_path / "ok.png").read_bytes()) as image:
+        assert image.size == (3, 2) and image.getpixel((2, 1)) == (1, 2, 3)
 
 
 # -- a labelled tree with split folders and every kind of bad entry -----------------------------

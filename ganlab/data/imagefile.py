@@ -19,6 +19,7 @@ This module does not import TensorFlow.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import warnings
@@ -50,7 +51,8 @@ def _limit_reason(size: tuple[int, int] | None, error: Exception | None = None) 
 
 
 @contextlib.contextmanager
-def open_image(path: str | os.PathLike[str], *, formats: Sequence[str] | None = None,
+def open_image(path: str | os.PathLike[str] | bytes, *,
+               formats: Sequence[str] | None = None,
                draft: tuple[int, int] | None = None) -> Iterator[Image.Image]:
     """Open ``path`` and decode its (first) image fully, for use inside the ``with`` block.
 
@@ -60,7 +62,8 @@ def open_image(path: str | os.PathLike[str], *, formats: Sequence[str] | None = 
     closed when the block ends.
 
     Args:
-        path: The image file.
+        path: The image file, or the bytes of one (an encoded image read
+            from an archive or a record).
         formats: Pillow format names to accept (e.g. ``("PNG", "JPEG")``);
             any other file is "not an image". ``None``: every format Pillow reads.
         draft: Let a JPEG decode at a reduced scale that still covers
@@ -72,17 +75,17 @@ def open_image(path: str | os.PathLike[str], *, formats: Sequence[str] | None = 
             over the pixel limit, truncated or corrupt; the message says which.
 
     """
-    image = _load(Path(path), formats, draft)
+    image = _load(path if isinstance(path, bytes) else Path(path), formats, draft)
     try:
         yield image
     finally:
         image.close()
 
 
-def _load(path: Path, formats: Sequence[str] | None,
+def _load(path: Path | bytes, formats: Sequence[str] | None,
           draft: tuple[int, int] | None) -> Image.Image:
     try:
-        if path.stat().st_size == 0:
+        if (len(path) if isinstance(path, bytes) else path.stat().st_size) == 0:
             raise SkipExample("empty file (0 bytes)")
     except FileNotFoundError:
         raise SkipExample("missing image file (deleted, or a broken link)") from None
@@ -94,7 +97,8 @@ def _load(path: Path, formats: Sequence[str] | None,
         if formats:
             Image.init()  # registers every format plugin once (open(formats=) needs them)
         try:
-            image = Image.open(path, formats=list(formats) if formats else None)
+            image = Image.open(io.BytesIO(path) if isinstance(path, bytes) else path,
+                               formats=list(formats) if formats else None)
         except Image.DecompressionBombError as exc:
             raise SkipExample(_limit_reason(None, exc)) from None
         except Image.UnidentifiedImageError:
