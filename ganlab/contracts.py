@@ -412,9 +412,12 @@ class Regularizer(Protocol):
     A regularizer with state (running means) keeps it in ``tf.Variable`` objects
     listed by a ``variables`` attribute: the engine creates the regularizer
     in the distribution strategy's scope, saves those variables in every
-    checkpoint and restores them on resume. Create them with
-    ``aggregation=tf.VariableAggregation.MEAN`` so that replicas' updates are
-    averaged.
+    checkpoint and restores them on resume. No cross-replica sync may happen
+    inside the step, so create them with
+    ``synchronization=tf.VariableSynchronization.ON_READ`` and
+    ``aggregation=tf.VariableAggregation.MEAN`` (one copy per replica), and
+    keep the copies equal: update them from statistics all-reduced over the
+    replicas (``tf.distribute.get_replica_context().all_reduce``).
 
     """
 
@@ -446,6 +449,10 @@ class RunContext:
             0 for a new run, N when it resumes from the checkpoint of epoch N.
             Rows a callback wrote for later epochs were left by a killed run
             and will be written again.
+        num_classes: Classes of a class-conditional generator (``0``:
+            unconditional); :func:`ganlab.latents.with_class` makes latents
+            draw one.
+        class_names: Their names (label ``k`` is ``class_names[k]``).
 
     """
 
@@ -459,6 +466,8 @@ class RunContext:
     summary_writer: Any = None
     seed: int = 0
     initial_epoch: int = 0
+    num_classes: int = 0
+    class_names: tuple[str, ...] = ()
 
     @property
     def samples_dir(self) -> Path:

@@ -14,6 +14,7 @@ from conftest import run_cli, tiny_experiment, write_experiment
 from ganlab_builtins.classifier.training import TrainSettings, train_classifier
 from ganlab_builtins.latent.exemplars import LatentSpecError
 from ganlab_builtins.latent.queries import bind_query, parse_query
+from ganlab_builtins.sample_grid import file_stems
 from test_docs_examples import block_defining
 
 from ganlab.contracts import class_index, class_names_of, supports_labels
@@ -83,7 +84,7 @@ def test_an_in_memory_dataset_without_labels_cannot_give_them() -> None:
 
 def test_an_in_memory_dataset_trains_a_conditional_gan_and_samples_by_name(
         tmp_path: Path) -> None:
-    config = tiny_experiment(tmp_path, callbacks=[], plugins=[PLUGIN])
+    config = tiny_experiment(tmp_path, plugins=[PLUGIN])  # with the sample_grid callback
     config["dataset"] = {"name": "shapes_in_memory", "params": {"count": 24}}
     config["architecture"]["params"]["num_classes"] = 2
     config["train"].update(batch_size=8, steps_per_epoch=2, epochs=1)
@@ -92,6 +93,10 @@ def test_an_in_memory_dataset_trains_a_conditional_gan_and_samples_by_name(
     run_dir = config["run_dir"]
     run = json.loads((Path(run_dir) / "run.json").read_text())
     assert run["num_classes"] == 2 and run["class_names"] == list(NAMES)
+    # The sample grid keeps one row per class, named (what compare shows).
+    rows = {name: Path(run_dir) / "samples" / "classes" / f"{name}.png" for name in NAMES}
+    assert all(path.is_file() for path in rows.values())
+    assert rows["circle"].read_bytes() != rows["square"].read_bytes()
     grids = {}
     for label in ("square", "1", "circle"):
         grids[label] = tmp_path / f"{label}.png"
@@ -223,3 +228,8 @@ def test_inspect_names_the_classes(tmp_path: Path) -> None:
     result = run_cli(["inspect", str(path), "--num", "4", "--out", str(tmp_path / "r.png")])
     assert result.exit_code == 0, result.output
     assert "classes: 2 (circle, square)" in result.output
+
+
+def test_class_grid_file_names_are_safe_and_distinct() -> None:
+    assert file_stems(["cat", "golden retriever", "../etc", "", "a b", "a_b", ".hidden"]) == [
+        "cat", "golden_retriever", "etc", "class_3", "a_b", "a_b_5", "hidden"]

@@ -324,7 +324,10 @@ def make_context(session: Session, writer: Any) -> RunContext:
                       latent_dim=session.trainer.latent_dim,
                       latent_distribution=session.trainer.latent_distribution,
                       latent_bank=session.bank, summary_writer=writer,
-                      seed=experiment.settings.seed)
+                      seed=experiment.settings.seed,
+                      num_classes=session.trainer.num_classes,
+                      class_names=tuple(class_names_of(session.dataset)
+                                        if session.trainer.num_classes else ()))
 
 
 @contextmanager
