@@ -342,6 +342,9 @@ def test_a_flat_folder_is_unlabelled_and_val_names_the_valid_split(tmp_path: Pat
     flat_classes(split / "val", per_class=1)
     layout = held_out(ImageFolder(source=split, tfrecords=tmp_path / "o2", partition="valid"))
     assert layout["valid"] == ["val/a/00.png", "val/b/00.png"] and len(layout["train"]) == 4
+    shutil.rmtree(split / "val" / "b")  # a small valid/ without every class: still labelled
+    os.symlink(split, split / "train" / "up")  # a loop back up: not a class
+    assert ImageFolder(source=split, tfrecords=tmp_path / "o2").class_names == ["a", "b"]
 
 
 @pytest.mark.parametrize(("params", "message"), [

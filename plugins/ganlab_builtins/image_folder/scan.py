@@ -135,9 +135,15 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
 
 
 def _sub_folders(folder: Path, exclude: frozenset[str]) -> list[str]:
-    """Names of the visible sub-folders of ``folder`` (ganlab's TFRecord folders left out)."""
+    """Names of the visible sub-folders of ``folder``.
+
+    Left out: ganlab's TFRecord folders, and links back to ``folder`` or a
+    folder above it (a loop, not a class).
+    """
+    above = {os.path.realpath(path) for path in (folder, *folder.parents)}
     return [entry.name for entry in _listing(folder)
             if not entry.name.startswith(".") and _is_dir(entry)
+            and os.path.realpath(entry.path) not in above
             and not is_skipped_folder(Path(entry.path), entry.name, exclude)]
 
 
@@ -175,8 +181,9 @@ def find_layout(source: Path, labels: str, exclude: frozenset[str] = frozenset()
 
     Args:
         source: The image folder.
-        labels: ``auto`` (class folders when every split folder holds two or
-            more sub-folders and no images of its own), ``folders`` or ``none``.
+        labels: ``auto`` (class folders when there are two or more in all,
+            every split folder has some and holds no images of its own),
+            ``folders`` or ``none``.
         exclude: Real paths of folders to leave out (the TFRecord output).
 
     Raises:
@@ -193,14 +200,11 @@ def find_layout(source: Path, labels: str, exclude: frozenset[str] = frozenset()
         name for name in _sub_folders(source, exclude)
         if name not in {folder.name for folder in folders.values()})
     classes = {split: _sub_folders(folder, exclude) for split, folder in folders.items()}
-    if labels == "none":
-        labelled = False
-    elif labels == "folders":
-        labelled = True
-    else:
-        labelled = all(len(names) >= 2 and not _loose_images(folders[split])
-                       for split, names in classes.items())
+    labelled = labels == "folders"
     names = tuple(sorted({name for found in classes.values() for name in found}))
+    if labels == "auto":  # a split folder may lack a class (a small valid/), not hold images
+        labelled = len(names) >= 2 and all(
+            found and not _loose_images(folders[split]) for split, found in classes.items())
     if labelled and len(names) < 2:
         where = ", ".join(f"{folder}" for folder in folders.values())
         raise DataError(f"labels is 'folders' but {where} holds {len(names)} sub-folder"
