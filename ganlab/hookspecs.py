@@ -144,7 +144,18 @@ def register_metrics(register: Register) -> None:
     Contract: ``factory(**params)`` returns an object with a ``name`` and
     ``compute(generate, dataset)`` where ``generate(n)`` returns ``n`` images
     in [-1, 1] and ``dataset`` is the experiment's unbatched image dataset;
-    it returns a ``dict[str, float]`` of scores.
+    it returns a ``dict[str, float]`` of scores. Every score must be a finite
+    real number: anything else (a string, ``None``, NaN, inf) is the plugin's
+    error, named as such in training, ``ganlab evaluate`` and
+    ``ganlab.testing.check_metric``.
+
+    A metric should declare what its scores mean in a class attribute
+    ``score_specs``: score name → :class:`ganlab.ScoreSpec`
+    (``higher_is_better`` True/False/None, optional ``minimum`` and
+    ``maximum``). ``ganlab evaluate`` prints the direction, ``ganlab
+    compare`` marks and sorts the best run by it, the run records it in
+    ``score_specs.json`` and ``metrics.json``, and a score outside its
+    declared range is the plugin's error too.
 
     A metric whose ``compute`` also accepts a ``context`` keyword
     (``compute(generate, dataset, *, context)``) is given a
