@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from ganlab import __version__
+from ganlab import __version__, interrupts
 from ganlab.errors import GanlabError, describe_os_error
 from ganlab.plugins import (
     LoadedPlugins,
@@ -28,6 +28,9 @@ from ganlab.plugins import (
 )
 
 INTERNAL_ERROR_EXIT = 70
+INTERRUPTED_EXIT = interrupts.INTERRUPTED_EXIT
+#: The one line a Ctrl-C outside training prints (training says what it saved).
+INTERRUPTED_MESSAGE = "Interrupted."
 #: sysexits' EX_IOERR: an operating-system error on a user's path.
 OS_ERROR_EXIT = 74
 #: The modules of ``ganlab.commands`` whose ``COMMANDS`` list the core adds. Each is
@@ -139,8 +142,16 @@ class GanlabGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            ctx.exit(130)
+            click.echo(INTERRUPTED_MESSAGE, err=True)
+            ctx.exit(INTERRUPTED_EXIT)
+        except SystemExit as exc:  # ganlab exits through click; this is code it ran
+            blamed = _blame_plugin(ctx, exc)
+            if blamed is None or debug:
+                raise
+            click.echo(fail_message(f"{blamed} (It called sys.exit({exc.code!r}), which "
+                                    "would have ended ganlab as if the command had "
+                                    "finished.)"), err=True)
+            ctx.exit(blamed.exit_code)
         except OSError as exc:  # a path the user chose: missing, a file, read-only, full
             if debug:
                 raise
@@ -189,7 +200,7 @@ def from_working_directory(target: str) -> str:
     return str(Path(target).expanduser().absolute()) if is_plugin_path(target) else target
 
 
-def _blame_plugin(ctx: click.Context, exc: Exception) -> GanlabError | None:
+def _blame_plugin(ctx: click.Context, exc: BaseException) -> GanlabError | None:
     """A :class:`PluginError` naming the plugin whose code raised ``exc``, if one did."""
     from ganlab.blame import plugin_error_for
 
@@ -226,13 +237,23 @@ def _register_plugin_commands(argv: Sequence[str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the ``ganlab`` script."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    quiet_tensorflow()
-    _register_core_commands()
-    if args[:1] != ["--version"]:  # the version needs no plugin
-        _register_plugin_commands(args)
-    cli.main(args=args, prog_name="ganlab")
+    """Entry point of the ``ganlab`` script.
+
+    Ctrl-C at any moment, start-up and plugin imports included, ends it with
+    one line and exit status 130.
+    """
+    interrupts.install()
+    try:
+        args = list(sys.argv[1:] if argv is None else argv)
+        quiet_tensorflow()
+        _register_core_commands()
+        if args[:1] != ["--version"]:  # the version needs no plugin
+            _register_plugin_commands(args)
+        cli.main(args=args, prog_name="ganlab")
+    except KeyboardInterrupt:
+        end_open_line()
+        sys.stderr.write(INTERRUPTED_MESSAGE + "\n")
+        sys.exit(INTERRUPTED_EXIT)
 
 
 def quiet_tensorflow() -> None:

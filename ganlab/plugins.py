@@ -23,7 +23,7 @@ from typing import Any
 
 import pluggy
 
-from ganlab import hookspecs
+from ganlab import hookspecs, interrupts
 from ganlab.errors import PluginError
 from ganlab.registry import KIND_HOOKS, Component, LazyFactory, Registry
 
@@ -175,6 +175,9 @@ def import_local_plugin(target: str, base_dir: Path | None = None) -> ModuleType
     path = Path(target)
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a plugin file: give the .py file "
+                                "(or the folder's module name, with the folder on the path)")
     if not path.is_file():
         raise FileNotFoundError(f"no such plugin file: {path}")
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
@@ -284,11 +287,24 @@ def _load_one(
     except Exception as exc:  # a broken plugin must never break ganlab
         record.error = f"{type(exc).__name__}: {exc}"
         return
+    except (SystemExit, KeyboardInterrupt) as exc:  # neither may end ganlab from a plugin
+        if isinstance(exc, KeyboardInterrupt) and interrupts.received():
+            raise  # the user pressed Ctrl-C while it was importing
+        record.error = _exited_at_import(exc)
+        return
     record.hooks = sorted(caller.name for caller in manager.get_hookcallers(module) or [])
     record.warnings = _misspelled_hooks(manager, module)
     if not record.hooks:
         record.warnings.append("implements no ganlab hook (no @ganlab.hookimpl function named "
                                "register_*), so it provides nothing")
+
+
+def _exited_at_import(exc: BaseException) -> str:
+    """A plugin's error row when its import called ``sys.exit`` or raised ``KeyboardInterrupt``."""
+    what = (interrupts.describe_exit(exc) if isinstance(exc, SystemExit)
+            else "raised KeyboardInterrupt")
+    return (f"{what} while being imported: a plugin must never stop ganlab (it would end "
+            "the command having done nothing); fix or remove that call")
 
 
 def _note_factory_module(record: PluginRecord, factory: Any) -> None:
@@ -355,6 +371,14 @@ def _call_register_hook(registry: Registry, kind: str, impl: Any, record: Plugin
         impl.function(**{arg: register for arg in impl.argnames})
     except Exception as exc:  # the plugin's bug, reported as its error row
         record.error = f"{KIND_HOOKS[kind]} raised {type(exc).__name__}: {exc}"
+        return
+    except (SystemExit, KeyboardInterrupt) as exc:
+        if isinstance(exc, KeyboardInterrupt) and interrupts.received():
+            raise
+        record.error = (f"{KIND_HOOKS[kind]} called "
+                        + (interrupts.describe_exit(exc) if isinstance(exc, SystemExit)
+                           else "raised KeyboardInterrupt")
+                        + ": a plugin must never stop ganlab")
         return
     for component in added:
         registry.add(component)

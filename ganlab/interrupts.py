@@ -1,0 +1,39 @@
+"""Telling a real Ctrl-C from code that raises ``KeyboardInterrupt`` or calls ``sys.exit``.
+
+The ``ganlab`` script installs :func:`install` first: a SIGINT then records
+that the user pressed Ctrl-C before raising ``KeyboardInterrupt`` as Python
+does. A ``KeyboardInterrupt`` without that record was raised by code, e.g. a
+plugin at import: a broken plugin, not a user's stop.
+
+This module imports nothing but the standard library.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+#: Exit status of a command stopped by Ctrl-C.
+INTERRUPTED_EXIT = 130
+_received = False
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    global _received
+    _received = True
+    raise KeyboardInterrupt
+
+
+def install() -> None:
+    """Record every SIGINT before it raises ``KeyboardInterrupt`` (main thread only)."""
+    signal.signal(signal.SIGINT, _on_sigint)
+
+
+def received() -> bool:
+    """Whether the user pressed Ctrl-C (SIGINT arrived) since :func:`install`."""
+    return _received
+
+
+def describe_exit(exc: SystemExit) -> str:
+    """``sys.exit(CODE)`` as a plugin called it, for messages."""
+    return f"sys.exit({exc.code!r})"
