@@ -295,6 +295,15 @@ def test_a_prepared_folder_is_reused_and_knows_its_classes_without_the_source(
     assert gone.is_prepared() and gone.class_names == list(CLASSES)
 
 
+def test_the_registered_dataset_passes_the_contract_checks(labelled) -> None:
+    from ganlab.testing import check_dataset
+
+    dataset, _ = labelled
+    checked = check_dataset("image_folder", source=str(dataset.source),
+                            tfrecords=str(dataset.tfrecords), image_size=SIZE, labels="folders")
+    assert checked.class_names == list(CLASSES) and checked.is_prepared()
+
+
 # -- layouts, seeded splits, parameters ---------------------------------------------------------
 def flat_classes(root: Path, per_class: int = 10) -> Path:
     for kind in ("a", "b"):
