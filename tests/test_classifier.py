@@ -272,3 +272,28 @@ def test_registration_does_not_import_tensorflow() -> None:
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True)
     assert found.stdout.split() == ["False", "False"]
+
+
+def test_a_classifier_file_replaced_by_another_model_names_the_file(
+        tmp_path: Path, trained_mnist) -> None:
+    _, tfrecords, _ = trained_mnist
+    copy = tmp_path / "tfrecords"
+    for path in sorted(tfrecords.rglob("*")):
+        target = copy / path.relative_to(tfrecords)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    # Another model in its place, its hash written into the protocol (as by hand).
+    other = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    other.save(model_path(copy))
+    protocol = json.loads(protocol_path(copy).read_text())
+    protocol["weights_sha256"] = file_sha256(model_path(copy))
+    protocol_path(copy).write_text(json.dumps(protocol))
+    registry = load_plugins().registry
+    with pytest.raises(DataError, match=f"classifier file {model_path(copy)} holds another "
+                                        "model.*train-classifier"):
+        registry.create("feature_extractor", "domain", {}, data_dir=copy,
+                        image_shape=(28, 28, 1))

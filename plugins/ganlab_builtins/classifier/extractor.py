@@ -26,6 +26,7 @@ from ganlab.errors import DataError
 from .auto import ensure_trained
 from .model import with_features
 from .protocol import (
+    PROTOCOL_NAME,
     TRAIN_HINT,
     Protocol,
     check_fingerprint,
@@ -138,7 +139,36 @@ def load_domain_classifier(data_dir: str | Path | None, *,
     except (OSError, ValueError) as exc:
         raise DataError(f"Cannot load the domain classifier {model_path(data_dir)}: {exc}. "
                         f"Train it again with `{TRAIN_HINT} --overwrite`.") from None
-    return DomainClassifier(model, protocol, batch_size=batch_size)
+    return _checked_classifier(model, protocol, model_path(data_dir), batch_size)
+
+
+def _checked_classifier(model: keras.Model, protocol: Protocol, path: Path,
+                        batch_size: int) -> DomainClassifier:
+    """``model`` as the classifier its protocol describes, or an error naming its file.
+
+    Raises:
+        DataError: The file holds another model (no features layer, another
+            input shape or number of outputs).
+
+    """
+    def other_model(why: str) -> DataError:
+        return DataError(f"The domain classifier file {path} holds another model than the "
+                         f"classifier its protocol {PROTOCOL_NAME} "
+                         f"describes ({why}): it was replaced. Train it again with "
+                         f"`{TRAIN_HINT} --overwrite`.")
+
+    try:
+        inputs, outputs = tuple(model.input_shape[1:]), int(model.output_shape[-1])
+        classifier = DomainClassifier(model, protocol, batch_size=batch_size)
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+        raise other_model(f"{type(exc).__name__}: {exc}") from None
+    if inputs != tuple(protocol.image_shape):
+        raise other_model(f"it takes {inputs} images, the protocol says "
+                          f"{tuple(protocol.image_shape)}")
+    if outputs != len(protocol.label_names):
+        raise other_model(f"it has {outputs} outputs, the protocol names "
+                          f"{len(protocol.label_names)} labels")
+    return classifier
 
 
 def domain_extractor(data_dir: str | Path | None = None, image_shape: Sequence[int] | None = None,
