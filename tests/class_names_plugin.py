@@ -87,6 +87,34 @@ class ShapeRecords(TFRecordImageDataset):
         return "generated circles and squares"
 
 
+class Quadrants:
+    """A cheap feature extractor: mean and spread of each image quadrant (8 features)."""
+
+    name = "quadrants"
+    weights_sha256 = "none"
+    resize = "none"
+    label_names: list[str] = []
+    multi_label = False
+
+    def __init__(self, data_dir: Any = None, image_shape: Any = None):
+        self.image_shape = image_shape
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        half = images.shape[1] // 2
+        parts = [images[:, r:r + half, c:c + half] for r in (0, half) for c in (0, half)]
+        return np.concatenate([[p.mean(axis=(1, 2, 3)), p.std(axis=(1, 2, 3))] for p in parts]
+                              ).T.astype(np.float32)
+
+    def probabilities(self, images: np.ndarray) -> None:
+        return None
+
+
+@hookimpl
+def register_feature_extractors(register: Any) -> None:
+    """Register the quadrant-statistics extractor."""
+    register("quadrants", Quadrants, description="quadrant means and spreads")
+
+
 @hookimpl
 def register_datasets(register: Any) -> None:
     """Register the shapes datasets."""

@@ -233,3 +233,41 @@ def test_inspect_names_the_classes(tmp_path: Path) -> None:
 def test_class_grid_file_names_are_safe_and_distinct() -> None:
     assert file_stems(["cat", "golden retriever", "../etc", "", "a b", "a_b", ".hidden"]) == [
         "cat", "golden_retriever", "etc", "class_3", "a_b", "a_b_5", "hidden"]
+
+
+def test_intra_class_fid_scores_each_class_by_name(tmp_path: Path) -> None:
+    config = tiny_experiment(tmp_path, callbacks=[], plugins=[PLUGIN])
+    config["dataset"] = {"name": "shapes_in_memory", "params": {"count": 24}}
+    config["architecture"]["params"]["num_classes"] = 2
+    config["train"].update(batch_size=8, steps_per_epoch=2, epochs=1)
+    config["metrics"] = [{"name": "intra_fid", "params": {"extractor": "quadrants",
+                                                          "num_samples": 20}}]
+    path = write_experiment(tmp_path / "shapes.yaml", config)
+    result = run_cli(["run", str(path)])
+    assert result.exit_code == 0, result.output
+    rows = [line.split(",") for line in
+            (Path(config["run_dir"]) / "metrics.csv").read_text().splitlines()[1:]]
+    values = {score: float(value) for _, metric, score, value in rows if metric == "intra_fid"}
+    mean, worst, best = (values[key] for key in ("intra_fid", "intra_fid_worst",
+                                                 "intra_fid_best"))
+    assert 0 <= best <= mean <= worst and worst > 0
+    # The real baseline: the training images of each class against the test images.
+    baseline = run_cli(["evaluate", config["run_dir"], "--metric", "intra_fid",
+                        "--extractor", "quadrants", "--num-samples", "20",
+                        "--real-baseline", "train", "--split", "train"])
+    assert baseline.exit_code == 0, baseline.output
+    assert "intra-class FID, worst classes:" in baseline.output
+    record = json.loads((Path(config["run_dir"]) / "metrics.json").read_text())
+    entry = next(r for r in record["records"] if r["metric"] == "intra_fid")
+    assert set(entry["details"]["per_class"]) == set(NAMES)
+    assert all(value < 1e-6 for value in entry["details"]["per_class"].values())
+
+
+def test_intra_class_fid_needs_a_conditional_run(tmp_path: Path) -> None:
+    config = tiny_experiment(tmp_path, callbacks=[], plugins=[PLUGIN])
+    config["dataset"] = {"name": "shapes_in_memory", "params": {"count": 24}}
+    config["train"].update(batch_size=8, steps_per_epoch=2, epochs=1)
+    config["metrics"] = [{"name": "intra_fid", "params": {"extractor": "quadrants",
+                                                          "num_samples": 20}}]
+    result = run_cli(["run", str(write_experiment(tmp_path / "plain.yaml", config))])
+    assert result.exit_code != 0 and "needs a class-conditional run" in result.output

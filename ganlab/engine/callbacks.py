@@ -182,7 +182,7 @@ class MetricsCallback(keras.callbacks.Callback):
                 generator=self.model.sampling_generator, latent_dim=run.latent_dim,
                 latent_distribution=run.latent_distribution, image_shape=run.image_shape,
                 dataset=self.source, registry=self.registry, seed=self.seed,
-                generator_kind=self.model.sampling_kind)
+                generator_kind=self.model.sampling_kind, num_classes=run.num_classes)
         return self._context.at_epoch(self.model.sampling_generator, epochs_completed)
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
