@@ -209,6 +209,9 @@ def load_exported_generator(run_dir: Path, path: Path | None = None,
     _check_keras_archive(path)
     import keras
 
+    from ganlab.saved_objects import import_saved_object_modules
+
+    import_saved_object_modules(path)  # plugin layers (spectral norm, ...) must be registered
     try:
         generator = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # noqa: BLE001 - Keras raises many kinds on a damaged file
