@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -85,3 +87,21 @@ def test_uniform_latents_are_refused() -> None:
     check_truncation("uniform", None)
     with pytest.raises(ValueError, match="normal latents"):
         check_truncation("uniform", 0.5)
+
+
+def test_compare_keeps_truncated_and_ema_scores_apart(tmp_path: Path) -> None:
+    import json
+
+    from ganlab.compare.collect import read_evaluations
+
+    def record(generator: str, truncation: float | None, fid: float) -> dict:
+        return {"metric": "fid", "scores": {"fid": fid}, "details": {},
+                "protocol": {"metric": "fid", "epoch": 3, "generator": generator,
+                             "truncation": truncation},
+                "evaluated_at": "2026-12-04T10:00:00Z"}
+
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"format": 1, "records": [
+        record("raw", None, 9.0), record("ema", None, 7.0), record("ema", 0.5, 6.0)]}))
+    found = {e.generator: e.scores["fid"] for e in read_evaluations(path, print)}
+    assert found == {"raw": 9.0, "ema": 7.0, "ema T=0.5": 6.0}

@@ -94,6 +94,8 @@ class RunSummary:
         last_samples: The last epoch's sample grid, if any.
         real_grid: A grid of real training images, if the run has one.
         class_grids: Per-class sample grids (conditional runs), if any.
+        experiment_dir: The folder of the run's experiment file (``run.json``), for
+            relative paths in its config; ``""`` when unknown.
         warnings: What was skipped in this run's files, and why.
 
     """
@@ -115,6 +117,7 @@ class RunSummary:
     last_samples: Path | None = None
     real_grid: Path | None = None
     class_grids: list[Path] = field(default_factory=list)
+    experiment_dir: str = ""
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -217,6 +220,8 @@ def read_run(path: Path, sweep: str = "", overrides: dict[str, Any] | None = Non
     meta = read_json_object(path / "run.json", MAX_SMALL_FILE, warn)
     run.state = state or _status(meta, path, warn)
     run.epochs = _epochs(meta, path, warn)
+    folder = meta.get("experiment_dir", "")
+    run.experiment_dir = folder if isinstance(folder, str) and "\0" not in folder else ""
     config, header = read_config(path / "config.yaml", warn)
     run.config = flatten(config)
     run.overrides = overrides if overrides is not None else header_overrides(header, config)
