@@ -106,15 +106,21 @@ class Penalties:
     Args:
         regularizers: ``(name, regularizer)`` in the experiment's order.
         augment: ``augment(images, transforms=None)`` for the inputs.
+        skip: Skip evaluating a lazy penalty on the updates it does not
+            count (a ``tf.cond``). Off under several replicas, where a
+            cross-replica sync (a penalty's ``all_reduce``) cannot sit inside
+            a conditional: the penalty is then evaluated on every update and
+            counted on the same ones, which costs time but not exactness.
 
     """
 
     def __init__(self, regularizers: Sequence[tuple[str, Any]],
-                 augment: Callable[..., Any]):
+                 augment: Callable[..., Any], skip: bool = True):
         keys = log_keys([name for name, _ in regularizers])
         self.penalties = [Penalty(key, regularizer)
                           for key, (_, regularizer) in zip(keys, regularizers, strict=True)]
         self.augment = augment
+        self.skip = skip
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -142,13 +148,13 @@ class Penalties:
         for penalty in self.penalties:
             if penalty.applies_to != network:
                 continue
-            term = self._term(penalty, inputs)
+            term = self._term(penalty, inputs, self.skip)
             logs[penalty.key] = term
             total += term
         return total, logs
 
     @staticmethod
-    def _term(penalty: Penalty, inputs: RegularizerInputs) -> Any:
+    def _term(penalty: Penalty, inputs: RegularizerInputs, skip: bool) -> Any:
         """``weight * interval * penalty`` on due updates, 0 on the others."""
         scale = penalty.weight * penalty.interval
 
@@ -157,5 +163,13 @@ class Penalties:
 
         if penalty.interval == 1:
             return evaluate()
-        due = tf.equal(tf.math.floormod(tf.cast(inputs.step, tf.int64), penalty.interval), 0)
-        return tf.cond(due, evaluate, lambda: tf.constant(0.0, tf.float32))
+        due = is_due(inputs.step, penalty.interval)
+        zero = tf.constant(0.0, tf.float32)
+        if skip:
+            return tf.cond(due, evaluate, lambda: zero)
+        return tf.where(due, evaluate(), zero)
+
+
+def is_due(step: Any, interval: int) -> Any:
+    """Whether a penalty with ``interval`` counts on update ``step`` (a bool tensor)."""
+    return tf.equal(tf.math.floormod(tf.cast(step, tf.int64), interval), 0)

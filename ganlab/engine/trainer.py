@@ -145,7 +145,8 @@ class GANTrainer:
             # Its state is checkpointed, so latent draws resume exactly.
             self.rng = tf.random.Generator.from_seed(seed)
         self.augment = DiffAugment(augment, self.rng) if augment else None
-        self.penalties = Penalties(regularizers, augmenter(augment, self.rng))
+        self.penalties = Penalties(regularizers, augmenter(augment, self.rng),
+                                   skip=strategy.num_replicas_in_sync == 1)
         #: What every step logs: the losses, D's outputs, then each regularizer's term.
         self.log_keys = LOG_KEYS + self.penalties.keys
         self._replica_steps = {

@@ -118,7 +118,9 @@ class LeCam:
     ``m / (1 - decay^t)`` after ``t`` updates of ``m ← decay·m +
     (1 - decay)·mean``, so the first anchors are the first means, not
     values pulled towards 0. The anchors are updated on the updates where the
-    penalty is evaluated, before it is computed, and saved in checkpoints.
+    penalty is evaluated, before it is computed, with the means over every
+    replica's batch (so all replicas hold the same anchors), and saved in
+    checkpoints.
 
     Args:
         weight: λ, the penalty's weight (tuned per dataset in the paper).
@@ -142,8 +144,10 @@ class LeCam:
         self.interval = params.positive_int("interval", interval)
 
         def state(name: str) -> Any:
-            # MEAN: under a multi-replica strategy the replicas' updates are averaged.
+            # One copy per replica, assigned without a cross-replica sync (none is allowed
+            # inside the step); every replica assigns the same all-reduced values.
             return tf.Variable(0.0, trainable=False, name=name,
+                               synchronization=tf.VariableSynchronization.ON_READ,
                                aggregation=tf.VariableAggregation.MEAN)
 
         self.biased_real = state("lecam_biased_real")
@@ -170,11 +174,16 @@ class LeCam:
         import tensorflow as tf
 
         real, fake = _f32(inputs.real_logits), _f32(inputs.fake_logits)
-        updates = self.updates + 1.0
-        biased_real = self.decay * self.biased_real + (1.0 - self.decay) * tf.stop_gradient(
-            tf.reduce_mean(real))
-        biased_fake = self.decay * self.biased_fake + (1.0 - self.decay) * tf.stop_gradient(
-            tf.reduce_mean(fake))
+        means = _global_mean(tf.stop_gradient(tf.stack([tf.reduce_mean(real),
+                                                        tf.reduce_mean(fake)])))
+        # The engine may evaluate a lazy penalty on updates it does not count (several
+        # replicas): the anchors move on the counted ones only.
+        due = tf.equal(tf.math.floormod(tf.cast(inputs.step, tf.int64), self.interval), 0)
+        updates = tf.where(due, self.updates + 1.0, self.updates)
+        biased_real = tf.where(due, self.decay * self.biased_real
+                               + (1.0 - self.decay) * means[0], self.biased_real)
+        biased_fake = tf.where(due, self.decay * self.biased_fake
+                               + (1.0 - self.decay) * means[1], self.biased_fake)
         self.updates.assign(updates)
         self.biased_real.assign(biased_real)
         self.biased_fake.assign(biased_fake)
@@ -182,6 +191,16 @@ class LeCam:
         anchor_fake = self._debiased(biased_fake, updates)
         return (tf.reduce_mean(tf.square(tf.nn.relu(real - anchor_fake)))
                 + tf.reduce_mean(tf.square(tf.nn.relu(anchor_real - fake))))
+
+
+def _global_mean(values: Any) -> Any:
+    """``values`` averaged over the replicas of the step (as is, with one replica)."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return values
+    return context.all_reduce(tf.distribute.ReduceOp.MEAN, values)
 
 
 class BalancedConsistency:
