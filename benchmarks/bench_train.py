@@ -2,21 +2,24 @@
 
 One command, a table on screen and JSON on disk
 (``benchmarks/results/bench_train.json``). The workload is the quickstart's:
-DCGAN at 32×32, 32 base filters, batch 64, the 5,000 embedded MNIST digits,
-Adam(2e-4, beta_1 0.5), non-saturating BCE. Every figure is an epoch time
-(78 steps) after a warm-up epoch; the sides of each comparison are run
-alternately in one process, so that a machine shared with other jobs slows
-both alike, and reported as ratios.
+DCGAN at 32×32, 32 base filters, batch 64, the 5,000 embedded MNIST digits
+(``partition: all``, 78 steps per epoch on every side), Adam(2e-4, beta_1
+0.5), non-saturating BCE. Every figure is an epoch time after a warm-up
+epoch; the sides of a comparison run in turn (the order reversed every
+round), so that a machine shared with other jobs slows both alike, and are
+reported as ratios.
 
 Sections:
 
-1. ``ganlab run`` (the real engine, in-process) against the reference the
-   Keras DCGAN guide writes: a ``keras.Model`` subclass overriding
-   ``train_step``, trained with ``fit`` — same architecture, data, batch and
-   optimizer — with XLA off on both sides, ganlab at its defaults against
-   the reference without XLA, and XLA on both sides;
-2. ganlab against a bare ``tf.function`` loop of the same step over the same
-   batches (the engine's overhead), and ``train.steps_per_execution`` 1 / 8;
+1-2. ``--mode process`` (the default): every side in its own process, as a
+   user runs it: ``ganlab run EXPERIMENT.yaml`` (the real CLI; defaults, K =
+   8, XLA), the Keras DCGAN guide's GAN (a ``keras.Model`` subclass overriding
+   ``train_step``, trained with ``fit``, same architecture, data, batch and
+   optimizer) as the guide writes it (``prefetch(AUTOTUNE)``), without tf.data's
+   autotuner (``prefetch(4)``, stall-free) and with XLA, and ganlab's step in a
+   bare ``tf.function`` loop. ``--mode inprocess``: the same comparisons with
+   every side in this one process (1: ganlab vs the reference, XLA off and on;
+   2: ganlab vs the bare loop and ``train.steps_per_execution`` values).
 3. the step's FLOP/s (counted from the layer shapes) over the machine's
    measured float32 matmul FLOP/s;
 4. ``mixed_float16`` / ``mixed_bfloat16`` where the hardware has them;
@@ -26,7 +29,8 @@ Sections:
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_train.py [--rounds 2] [--epochs 3] [--quick]
+    .venv/bin/python benchmarks/bench_train.py [--rounds 2] [--epochs 3] [--mode process|inprocess]
+        [--sections 1,2,3,4,5] [--ks 1,8]
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +51,7 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import harness  # noqa: E402
 import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,7 +64,10 @@ def experiment_data(work: Path, name: str, **train: Any) -> dict[str, Any]:
     """The quickstart-like experiment (no callbacks: only training is timed)."""
     return {
         "name": name, "seed": 2015, "run_dir": str(work / "runs" / name),
+        # partition all: the 5,000 digits the reference trains on (78 steps of 64), not the
+        # 4,000 of the sample's train split.
         "dataset": {"name": "mnist", "params": {"source": "embedded", "image_size": SIZE,
+                                                "partition": "all",
                                                 "tfrecords": str(work / "tfrecords")}},
         "architecture": {"name": "dcgan", "params": {"latent_dim": LATENT,
                                                      "base_filters": FILTERS,
@@ -113,8 +122,13 @@ def digits(work: Path) -> np.ndarray:
 
 # -- the reference: the Keras DCGAN guide --------------------------------------------------
 def reference_epochs(work: Path, images: np.ndarray, epochs: int, jit_compile: bool,
-                     ) -> list[float]:
-    """Epoch seconds of the Keras-guide GAN (``train_step`` + ``fit``)."""
+                     prefetch: int | None = None) -> list[float]:
+    """Epoch seconds of the Keras-guide GAN (``train_step`` + ``fit``).
+
+    ``prefetch`` ``None`` is the guide's ``prefetch(tf.data.AUTOTUNE)``; a number
+    turns tf.data's autotuner off and prefetches that many batches (the
+    stall-free variant, as ganlab's own pipeline does).
+    """
     import keras
     import tensorflow as tf
 
@@ -166,7 +180,13 @@ def reference_epochs(work: Path, images: np.ndarray, epochs: int, jit_compile: b
                 loss_fn=keras.losses.BinaryCrossentropy(from_logits=True),
                 jit_compile=jit_compile)
     dataset = (tf.data.Dataset.from_tensor_slices(images).shuffle(len(images))
-               .batch(BATCH, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+               .batch(BATCH, drop_remainder=True))
+    if prefetch is None:
+        dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    else:
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        dataset = dataset.prefetch(prefetch).with_options(options)
     timer = EpochTimer()
     gan.fit(dataset, epochs=epochs, verbose=0, callbacks=[timer])
     return timer.seconds
@@ -218,6 +238,118 @@ def bare_epochs(work: Path, epochs: int, jit_compile: bool) -> list[float]:
         float(logs["d_loss"])  # wait for the last step
         seconds.append(time.perf_counter() - started)
     return seconds
+
+
+# -- each side in its own process, as a user runs it ---------------------------------------------
+def ganlab_process(work: Path, name: str, epochs: int, **train: Any) -> list[float]:
+    """Epoch seconds of ``ganlab run EXPERIMENT.yaml``: the real CLI in its own process."""
+    import csv
+
+    import yaml
+
+    data = experiment_data(work, name, epochs=epochs, **train)
+    path = work / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    done = subprocess.run([sys.executable, "-m", "ganlab", "run", str(path)],
+                          capture_output=True, text=True, check=False, env=child_env())
+    if done.returncode:
+        raise SystemExit(f"ganlab run {name} failed:\n{done.stderr[-4000:]}")
+    with open(Path(data["run_dir"]) / "history.csv", newline="") as stream:
+        return [float(row["seconds"]) for row in csv.DictReader(stream)]
+
+
+def child_env() -> dict[str, str]:
+    """A child's environment: quiet TensorFlow, ganlab importable from this checkout."""
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+
+
+def reference_process(work: Path, epochs: int, jit_compile: bool,
+                      prefetch: int | None) -> list[float]:
+    """Epoch seconds of the Keras-guide GAN trained by ``fit`` in a process of its own."""
+    return harness.in_child(__file__, "reference", {"work": str(work), "epochs": epochs,
+                                            "jit_compile": jit_compile, "prefetch": prefetch},
+                    env=child_env())["seconds"]
+
+
+def bare_process(work: Path, epochs: int) -> list[float]:
+    """Epoch seconds of the bare ``tf.function`` loop in a process of its own."""
+    return harness.in_child(__file__, "bare", {"work": str(work), "epochs": epochs},
+                    env=child_env())["seconds"]
+
+
+def _reference_child(args: dict[str, Any]) -> dict[str, Any]:
+    work = Path(args["work"])
+    return {"seconds": reference_epochs(work, digits(work), args["epochs"], args["jit_compile"],
+                                        args["prefetch"])}
+
+
+def _bare_child(args: dict[str, Any]) -> dict[str, Any]:
+    return {"seconds": bare_epochs(Path(args["work"]), args["epochs"], False)}
+
+
+CHILDREN = {"reference": _reference_child, "bare": _bare_child}
+
+
+def separate_processes(work: Path, args: argparse.Namespace,
+                       report: dict[str, Any]) -> list[tuple[str, str]]:
+    """Section 1 as a user meets it: every side its own process, run in turn.
+
+    ganlab is the real ``ganlab run`` on an experiment file; the reference is
+    the Keras guide's GAN as it writes it (``prefetch(AUTOTUNE)``) and without
+    tf.data's autotuner (``prefetch(4)``, stall-free), each with XLA off and on;
+    the bare loop is ganlab's own step in a plain ``tf.function`` loop.
+    """
+    run = 0
+
+    def ganlab(**train: Any) -> Callable[[], list[float]]:
+        def measure() -> list[float]:
+            nonlocal run
+            run += 1
+            return ganlab_process(work, f"p{run}", args.epochs, **train)
+        return measure
+
+    def reference(jit: bool, prefetch: int | None) -> Callable[[], list[float]]:
+        return lambda: reference_process(work, args.epochs, jit, prefetch)
+
+    times = alternate(args.rounds, {
+        "ganlab defaults (K=1, XLA off)": ganlab(),
+        "ganlab K=8": ganlab(steps_per_execution=8),
+        "ganlab XLA on": ganlab(jit_compile=True),
+        "reference as the guide writes it (AUTOTUNE)": reference(False, None),
+        "reference, autotuner off, prefetch(4)": reference(False, 4),
+        "reference, autotuner off, XLA on": reference(True, 4),
+        "bare loop (ganlab's step)": lambda: bare_process(work, args.epochs)})
+    ganlab_sides = [name for name in times if name.startswith("ganlab")]
+    reference_sides = [name for name in times if name.startswith("reference")]
+    best_ganlab = min(ganlab_sides, key=lambda name: statistics.median(times[name]))
+    best_reference = min(reference_sides, key=lambda name: statistics.median(times[name]))
+    defaults, stall_free = "ganlab defaults (K=1, XLA off)", "reference, autotuner off, prefetch(4)"
+    section = {
+        "epoch_seconds": times,
+        "medians": {name: statistics.median(values) for name, values in times.items()},
+        "defaults_vs_stall_free_reference": ratio(times, stall_free, defaults),
+        "defaults_vs_guide_as_written": ratio(
+            times, "reference as the guide writes it (AUTOTUNE)", defaults),
+        "best_vs_best": ratio(times, best_reference, best_ganlab),
+        "best": {"ganlab": best_ganlab, "reference": best_reference},
+        "overhead_over_bare_loop": ratio(times, defaults, "bare loop (ganlab's step)") - 1,
+        "xla_speedup_ganlab": ratio(times, defaults, "ganlab XLA on"),
+        "xla_speedup_reference": ratio(times, stall_free, "reference, autotuner off, XLA on")}
+    report["separate_processes"] = section
+    return [
+        *((f"  median epoch: {name}", f"{seconds:.2f} s")
+          for name, seconds in section["medians"].items()),
+        ("ganlab defaults / stall-free reference (target ≥ 1.05×)",
+         f"{section['defaults_vs_stall_free_reference']:.2f}×"),
+        ("ganlab defaults / reference as the guide writes it",
+         f"{section['defaults_vs_guide_as_written']:.2f}×"),
+        (f"best ganlab ({best_ganlab}) / best reference ({best_reference}) (target ≥ 1.3×)",
+         f"{section['best_vs_best']:.2f}×"),
+        ("ganlab defaults over the bare loop (target ≤ 3 %)",
+         f"{100 * section['overhead_over_bare_loop']:+.1f} %"),
+        ("XLA on / off: ganlab, reference (> 1× is faster with XLA)",
+         f"{section['xla_speedup_ganlab']:.2f}×, {section['xla_speedup_reference']:.2f}×")]
 
 
 # -- FLOPs --------------------------------------------------------------------------------------
@@ -406,7 +538,15 @@ def main() -> None:
                         help="comma-separated sections to run")
     parser.add_argument("--ks", default="1,8",
                         help="steps_per_execution values of section 2 (the first is the base)")
+    parser.add_argument("--mode", choices=("process", "inprocess"), default="process",
+                        help="sections 1-2: each side in its own process, as a user runs it "
+                             "(default), or all sides in this process")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        sys.path.insert(0, str(REPO))
+        harness.answer_child(CHILDREN, args.child)
+        return
     sections = {int(s) for s in args.sections.split(",")}
     sys.path.insert(0, str(REPO))
     import tensorflow as tf
@@ -440,6 +580,11 @@ def main() -> None:
         def reference(jit: bool) -> Callable[[], list[float]]:
             return lambda: reference_epochs(work, images, args.epochs, jit)
 
+        if args.mode == "process" and sections & {1, 2}:
+            print("1-2. each side in its own process: ganlab run, the Keras-guide reference, "
+                  "the bare loop", flush=True)
+            rows += separate_processes(work, args, report)
+            sections -= {1, 2}
         if 1 in sections:
             print("1. ganlab vs the Keras-guide reference", flush=True)
             # ganlab's defaults are XLA off and K=1 (XLA measured slower on CPU): the
