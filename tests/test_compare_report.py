@@ -138,8 +138,51 @@ def test_protocols_ema_grids_and_config_departures(
     assert [a for a in alts if a.startswith(f"{first}: class")] == [
         f"{first}: class class_0", f"{first}: class class_1", f"{first}: class class_2"]
     assert "trained with a generator EMA (train.ema)" in dom
-    assert "no real-data grid in this run" in dom
+    assert "no real-data grid: the run has no samples/real.png" in dom
     departures = re.search(r"<h3>loss-wasserstein_lr-0.001_seed-2</h3>.*?</ul>", dom, re.S)
     assert departures and "<code>loss.name</code>: bce → <strong>wasserstein</strong>" in \
         departures.group(0)
     assert "eval fid [ema]" in printed
+
+
+def test_a_real_grid_is_read_from_the_runs_tfrecords(tmp_path: Path) -> None:
+    import json
+
+    from conftest import run_cli, shared_mnist_tfrecords, tiny_experiment, write_experiment
+
+    experiment = write_experiment(tmp_path / "exp.yaml", tiny_experiment(tmp_path))
+    prepared = run_cli(["prepare", str(experiment)])
+    assert prepared.exit_code == 0, prepared.output
+    data = shared_mnist_tfrecords()
+    config = copy.deepcopy(BASE_CONFIG)
+    # Relative, as in an experiment file: resolved against the experiment's folder.
+    config["dataset"]["params"]["tfrecords"] = data.name
+    run = write_run(tmp_path / "runs", "digits", config=config)
+    meta = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**meta, "experiment_dir": str(data.parent)}))
+    result = invoke(["compare", tmp_path / "runs", "--out", tmp_path / "out"])
+    assert result.exit_code == 0, result.output
+    dom, probe = render(tmp_path / "out" / "report.html", tmp_path)
+    sizes = {alt: (width, height) for alt, width, height in probe["images"]}
+    assert sizes["digits: real"] == (4 * 34 + 2, 4 * 34 + 2)  # 16 digits of 32 px, 2 px apart
+    assert "spread over the TFRecords' training split, as stored" in dom
+
+
+def test_a_hostile_tfrecord_folder_gives_no_grid_and_no_error(tmp_path: Path) -> None:
+    import json
+    import os
+
+    from ganlab.compare.collect import RunSummary
+    from ganlab.compare.real import real_grid_png
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (tmp_path / "secret.tfrecord").write_bytes(b"\x05" + b"\0" * 7 + b"x" * 20)
+    os.mkfifo(folder / "fifo.tfrecord")
+    (folder / "huge.tfrecord").write_bytes(b"\xff" * 12)  # a record of 2^64 - 1 bytes
+    (folder / "cut.tfrecord").write_bytes(b"\x40" + b"\0" * 11 + b"\x89PNG\r\n\x1a\n")
+    shards = [{"file": name} for name in ("../secret.tfrecord", "fifo.tfrecord",
+                                          "huge.tfrecord", "cut.tfrecord")]
+    (folder / "dataset.json").write_text(json.dumps({"splits": {"train": {"shards": shards}}}))
+    run = RunSummary("x", tmp_path, config={"dataset.params.tfrecords": str(folder)})
+    assert real_grid_png(run) is None

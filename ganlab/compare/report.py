@@ -25,6 +25,7 @@ from typing import Any
 
 from ganlab.compare.collect import RunSummary
 from ganlab.compare.files import checked_image
+from ganlab.compare.real import real_grid_png, tfrecord_folder
 from ganlab.compare.table import (
     RUN_COLUMNS,
     ConfigDiff,
@@ -132,10 +133,24 @@ def _grid(path: Path | None, caption: str, run: RunSummary) -> Grid | None:
     return Grid(caption, data_uri(data)) if data is not None else None
 
 
-def run_panel(run: RunSummary, diff: ConfigDiff) -> RunPanel:
+def real_grid(run: RunSummary, cache: dict[Path | None, Grid | None]) -> Grid | None:
+    """The run's ``samples/real.png``, else a grid read from its TFRecords (one per folder)."""
+    if run.real_grid is not None:
+        return _grid(run.real_grid, "real training images", run)
+    folder = tfrecord_folder(run)
+    if folder not in cache:
+        data = real_grid_png(run) if folder is not None else None
+        cache[folder] = None if data is None else Grid(
+            "real training images (spread over the TFRecords' training split, as stored)",
+            data_uri(data))
+    return cache[folder]
+
+
+def run_panel(run: RunSummary, diff: ConfigDiff,
+              reals: dict[Path | None, Grid | None] | None = None) -> RunPanel:
     """What the report shows of one run below the tables."""
     samples = _grid(run.last_samples, run.last_samples.stem if run.last_samples else "", run)
-    real = _grid(run.real_grid, "real training images", run)
+    real = real_grid(run, {} if reals is None else reals)
     classes = [g for g in (_grid(p, p.stem, run) for p in run.class_grids[:MAX_CLASS_GRIDS])
                if g is not None]
     notes = []
@@ -144,7 +159,8 @@ def run_panel(run: RunSummary, diff: ConfigDiff) -> RunPanel:
         notes.append("trained with a generator EMA (train.ema): scores marked [ema] are the "
                      "EMA generator's")
     if samples is not None and real is None:
-        notes.append("no real-data grid in this run (samples/real.png)")
+        notes.append("no real-data grid: the run has no samples/real.png and its dataset's "
+                     "TFRecords (dataset.params.tfrecords) were not found here")
     return RunPanel(run.label, samples, real, classes, notes, diff.per_run.get(run.label, []))
 
 
@@ -190,6 +206,7 @@ def report_html(runs: Sequence[RunSummary], table: Table, by_config: Table | Non
         lstrip_blocks=True)
     page = environment.get_template("report.html.j2")
     heads, rows = table_view(table, main)
+    reals: dict[Path | None, Grid | None] = {}
     return page.render(
         count=len(runs), when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         heads=heads, rows=[rows[index] for index in best_first(table)],
@@ -198,7 +215,7 @@ def report_html(runs: Sequence[RunSummary], table: Table, by_config: Table | Non
         protocols=metric_protocols(runs, protocol_lines),
         by_config=table_view(by_config, spread_columns(by_config), spread=True)
         if by_config is not None else None,
-        curves=curves, panels=[run_panel(run, diff) for run in runs],
+        curves=curves, panels=[run_panel(run, diff, reals) for run in runs],
         warnings=[*warnings, *(w for run in runs for w in run.warnings)])
 
 
