@@ -202,3 +202,63 @@ def test_dcgan_bad_spectral_norm_refused(value) -> None:
 
     with pytest.raises(ValueError, match="spectral_norm"):
         DCGAN((32, 32, 1), spectral_norm=value)
+
+
+MIRRORED_SCRIPT = """
+import numpy as np, keras, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from ganlab_builtins.layers import SpectralNormalization
+keras.utils.set_random_seed(0)
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    images, labels = keras.Input((8, 8, 3)), keras.Input((), dtype="int32")
+    x = SpectralNormalization(keras.layers.Conv2D(4, 3, strides=2), name="conv")(images)
+    features = keras.layers.Flatten()(x)
+    logit = SpectralNormalization(keras.layers.Dense(1), name="dense")(features)
+    embedded = SpectralNormalization(keras.layers.Embedding(3, 36), name="embed")(labels)
+    out = keras.layers.Add()([logit, keras.layers.Dot(axes=1)([embedded, features])])
+    model = keras.Model([images, labels], out)
+    optimizer = keras.optimizers.Adam(1e-2)
+    optimizer.build(model.trainable_variables)
+data = (np.random.default_rng(0).normal(size=(8, 8, 8, 3)).astype("float32"),
+        np.arange(8, dtype="int32") % 3)
+batches = iter(strategy.experimental_distribute_dataset(
+    tf.data.Dataset.from_tensor_slices(data).batch(8).repeat()))
+
+@tf.function
+def step(batch):
+    def replica(images, labels):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(model([images, labels], training=True) ** 2)
+        grads = tape.gradient(loss, model.trainable_variables)
+        assert all(g is not None for g in grads)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    strategy.run(replica, args=batch)
+
+start = [layer.u.numpy().copy() for layer in model.layers
+         if isinstance(layer, SpectralNormalization)]
+for _ in range(3):
+    step(next(batches))
+for layer, first in zip([la for la in model.layers if isinstance(la, SpectralNormalization)],
+                        start):
+    copies = [v.numpy() for v in layer.u.value.values]
+    assert len(copies) == 2 and all(np.array_equal(c, copies[0]) for c in copies), layer.name
+    assert not np.array_equal(copies[0], first), layer.name
+    assert abs(np.linalg.norm(copies[0]) - 1) < 1e-5
+print("OK")
+"""
+
+
+def test_u_stays_identical_on_every_replica_under_mirrored_strategy() -> None:
+    """Two logical CPUs in a fresh process: the power iteration runs on each replica and
+    every copy of u agrees after training steps (aggregation only_first_replica)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    completed = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], env=env,
+                               capture_output=True, text=True, timeout=300, check=False)
+    assert completed.returncode == 0 and "OK" in completed.stdout, (
+        completed.stdout + completed.stderr)
