@@ -140,7 +140,7 @@ def test_every_built_in_keeps_the_regularizer_contract(name: str, params: dict) 
 
 
 # -- in the compiled step -------------------------------------------------------------------
-def make_trainer(regularizers) -> GANTrainer:
+def make_trainer(regularizers, d_steps: int = 1) -> GANTrainer:
     keras.utils.set_random_seed(11)
     generator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(9, activation="tanh"),
                                   keras.layers.Reshape(SHAPE)])
@@ -150,7 +150,7 @@ def make_trainer(regularizers) -> GANTrainer:
     d_opt.build(discriminator.trainable_variables)
     return GANTrainer(tf.distribute.get_strategy(), GAN(generator, discriminator), BCELoss(),
                       g_opt, d_opt, latent_dim=2, latent_distribution="normal", seed=3,
-                      regularizers=regularizers)
+                      d_steps=d_steps, regularizers=regularizers)
 
 
 BATCHES = [random_images(20 + i) for i in range(7)]
@@ -192,6 +192,32 @@ def test_one_execution_of_many_steps_matches_step_by_step_exactly() -> None:
                             stepwise.gan.discriminator.weights, strict=True):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
     assert float(together.penalties.penalties[1].regularizer.updates) == 4  # steps 0, 2, 4, 6
+
+
+class FakeLogitPenalty:
+    """A generator regularizer for the test: E[D(G(z))²], every other G update."""
+
+    applies_to = "generator"
+    weight = 0.5
+    interval = 2
+
+    def penalty(self, inputs: RegularizerInputs):
+        return tf.reduce_mean(tf.square(inputs.fake_logits))
+
+
+def test_a_generator_regularizer_counts_generator_updates() -> None:
+    penalty = FakeLogitPenalty()
+    check_regularizer(penalty)
+    trainer = make_trainer([("fake_logit", penalty)], d_steps=2)
+    logged = []
+    carry = Carry(dict.fromkeys(trainer.log_keys, 0.0))
+    for step, batch in enumerate(BATCHES[:6]):
+        execution = trainer.execute(iter(tf.data.Dataset.from_tensors(batch)), 1, step, carry)
+        carry = Carry(execution.totals, execution.last_logs["g_loss"])
+        logged.append(execution.last_logs["reg_fake_logit"])
+    # G updates on steps 1, 3, 5 (d_steps 2); the penalty counts on G updates 0 and 2.
+    assert [value > 0 for value in logged] == [False, True, False, False, False, True]
+    assert int(trainer.g_optimizer.iterations) == 3
 
 
 # -- end to end --------------------------------------------------------------------------------

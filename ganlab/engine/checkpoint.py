@@ -4,7 +4,8 @@ A checkpoint is one ``.npz`` file (numpy's zip format, every array
 CRC-checked, loaded with ``allow_pickle=False``: no pickle anywhere) holding
 G and D (weights, and the state of their random-seed generators, e.g. for
 dropout), the EMA generator's weights when the run keeps one
-(``generator_ema/NNNN``), both optimizer states, the training RNG state, the fixed latent
+(``generator_ema/NNNN``), both optimizer states, the state the regularizers
+keep (``regularizers/NNNN``), the training RNG state, the fixed latent
 bank and a JSON ``__meta__`` member (epoch, step, global step, last finite
 losses, running epoch totals).
 
