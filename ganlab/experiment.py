@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import difflib
 import inspect
+import os
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -212,6 +213,27 @@ class Experiment:
 
 
 # -- loading ---------------------------------------------------------------------------------
+def refuse_undecodable_path(path: Path) -> None:
+    """Refuse an experiment path that is not valid UTF-8, before anything is read or written.
+
+    The path is written into the run directory (``config.yaml``, ``run.json``)
+    and shown in messages; bytes that are no text cannot be.
+
+    Raises:
+        ConfigError: The path (file or folder names) is not UTF-8.
+
+    """
+    text = os.fspath(path.absolute())
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise ConfigError(f"The experiment file's path {shown} is not valid UTF-8 (a file "
+                          "or folder name in another encoding): ganlab records it in the run "
+                          "directory as text. Rename the file (or its folder) to a UTF-8 "
+                          "name, e.g. with `convmv`, and run again.") from None
+
+
 def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experiment:
     """Read, override and validate an experiment file.
 
@@ -221,6 +243,7 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experime
 
     """
     path = Path(path)
+    refuse_undecodable_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

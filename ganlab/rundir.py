@@ -29,6 +29,7 @@ except ImportError:  # Windows: the lock falls back to the pid check
 
 from ganlab.atomic import atomic_write, pid_alive
 from ganlab.contracts import MAX_CLASSES, check_class_names, is_class_count
+from ganlab.engine.faults import fault_point
 from ganlab.errors import ConfigError, RunDirectoryError, describe_os_error
 from ganlab.experiment import RESUMABLE_CHANGES, load_yaml_data, with_defaults
 from ganlab.schema import MAX_LATENT_DIM
@@ -574,11 +575,24 @@ def record_checkpoint(run_dir: RunDirectory, checkpoint_file: str, epoch: int,
 
 
 def export_model(model: Any, target: Path) -> Path:
-    """Save a Keras model to ``target`` (``.keras``) whole or not at all."""
+    """Save a Keras model to ``target`` (``.keras``) whole or not at all.
+
+    Raises:
+        RunDirectoryError: Writing failed (disk full, permissions); the
+            message names ``target`` and says the checkpoints are intact.
+
+    """
     temporary = target.with_name(f".{target.stem}-{os.getpid()}{target.suffix}")
     try:
         model.save(temporary)
+        fault_point("export", path=temporary)
         os.replace(temporary, target)
+    except OSError as exc:
+        exc.filename = exc.filename or str(target)
+        raise RunDirectoryError(
+            f"Exporting the model to {target} failed: {describe_os_error(exc)} Nothing "
+            "trained is lost: the checkpoints are intact, and running the same command again "
+            "exports it without training again.") from None
     finally:
         temporary.unlink(missing_ok=True)
     return target

@@ -17,7 +17,9 @@ from outside cannot hit reliably:
   - ``checkpoint-rename``: during the ``N``-th checkpoint, after the rename
     but before ``latest.json`` is updated and old checkpoints are pruned;
   - ``epoch-end``: at the end of the ``N``-th epoch (1-based), after the
-    epoch callbacks (sample grids) ran and before its checkpoint is written.
+    epoch callbacks (sample grids) ran and before its checkpoint is written;
+  - ``export``: during the ``N``-th model export (``generator.keras``), after
+    its temporary file was written and before it is renamed into place.
 
 - ``ACTION`` is ``kill`` (default: ``SIGKILL`` to this process, no clean-up
   of any kind runs), ``torn`` (at ``checkpoint-write`` only: cut the
@@ -40,7 +42,7 @@ from collections import Counter
 from pathlib import Path
 
 ENV_VAR = "GANLAB_FAULT"
-POINTS = ("step", "checkpoint-write", "checkpoint-rename", "epoch-end")
+POINTS = ("step", "checkpoint-write", "checkpoint-rename", "epoch-end", "export")
 ACTIONS = ("kill", "torn", "enospc", "sigint", "sigterm")
 
 _passes: Counter[str] = Counter()

@@ -19,7 +19,7 @@ from ganlab.errors import ConfigError
 KINDS: tuple[str, ...] = ("dataset", "architecture", "loss", "regularizer", "callback", "metric",
                           "command")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-_NAME = re.compile(r"^[a-z][a-z0-9_-]*[a-z0-9]$")
+_NAME = re.compile(r"[a-z][a-z0-9_-]*[a-z0-9]")
 #: The hook each kind is registered through, and the line that registers it.
 HOOKS = {
     "dataset": ("register_datasets",
@@ -61,8 +61,8 @@ class Names:
             ConfigError: Not a valid package name.
 
         """
-        if not _NAME.match(name):
-            raise ConfigError(f"'{name}' is not a usable plugin name: use lower-case letters, "
+        if not _NAME.fullmatch(name):  # match() with "$" would let "foo\n" through
+            raise ConfigError(f"{name!r} is not a usable plugin name: use lower-case letters, "
                               "digits, '-' or '_', starting with a letter (e.g. 'r1-loss').")
         short = name.removeprefix("ganlab-").replace("-", "_")
         dist = f"ganlab-{short.replace('_', '-')}"

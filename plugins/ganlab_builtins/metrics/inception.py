@@ -67,6 +67,10 @@ def locate_weights(weights: str | os.PathLike | None) -> Path:
     path = Path(weights).expanduser() if weights is not None else keras_cache_path()
     if path.is_file():
         return path
+    if path.is_dir():
+        raise ConfigError(f"The InceptionV3 weights path {path} is a folder, not the weights "
+                          f"file: name the file itself ({WEIGHTS_FILE}), e.g. "
+                          f"extractor_params: {{weights: {path / WEIGHTS_FILE}}}.")
     where = (f"the file named by extractor_params.weights ({path}) does not exist"
              if weights is not None else f"it is not in the Keras cache ({path})")
     raise ConfigError(
