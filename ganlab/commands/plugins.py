@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 
 import click
 
@@ -38,6 +39,33 @@ def plugin_commands(loaded: LoadedPlugins) -> list[tuple[str, str, str]]:
     return found
 
 
+def _parameter_lines(loaded: LoadedPlugins) -> list[str]:
+    """One wrapped ``kind name: param=default, ...`` entry per component."""
+    from ganlab.factory_params import component_parameters
+
+    lines = ["", "parameters (name=default; a name alone is required):"]
+    for component in sorted(loaded.registry.components(), key=lambda c: (c.kind, c.name)):
+        found = component_parameters(component)
+        listed = ("none" if found == [] else "see its documentation" if found is None
+                  else ", ".join(map(str, found)))
+        lines += textwrap.wrap(f"{component.kind} {component.name}: {listed}", width=100,
+                               initial_indent="  ", subsequent_indent="      ",
+                               break_on_hyphens=False)
+    return lines
+
+
+def _with_parameters(loaded: LoadedPlugins, listed: list[dict]) -> list[dict]:
+    """The JSON component entries, each with its ``params`` (``null`` when unreadable)."""
+    from ganlab.factory_params import component_parameters
+
+    found = {(c.kind, c.name, c.plugin): component_parameters(c)
+             for c in loaded.registry.components()}
+    for entry in listed:
+        params = found.get((entry.get("kind"), entry.get("name"), entry.get("plugin")))
+        entry["params"] = None if params is None else [p.as_dict() for p in params]
+    return listed
+
+
 def _format_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows,
                                                                         strict=False)]
@@ -68,6 +96,7 @@ def list_plugins(state: object, components: bool, as_json: bool, run_dir: str | 
         if not components:
             data.pop("components")
         else:
+            data["components"] = _with_parameters(loaded, data["components"])
             data["components"] += [
                 {"kind": "command", "name": name, "description": description, "plugin": plugin}
                 for name, plugin, description in plugin_commands(loaded)]
@@ -82,6 +111,7 @@ def list_plugins(state: object, components: bool, as_json: bool, run_dir: str | 
                  for name, plugin, description in plugin_commands(loaded)]
         click.echo("")
         click.echo(_format_table(["kind", "name", "plugin", "description"], rows))
+        click.echo("\n".join(_parameter_lines(loaded)))
 
 
 COMMANDS: list[click.Command] = [list_plugins]
