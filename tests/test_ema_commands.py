@@ -87,7 +87,7 @@ def test_sample_draws_with_the_ema_generator_unless_told_raw(finished: dict[str,
     assert pictures["default"] == pictures["ema"] != pictures["raw"]
 
 
-def test_ema_asked_of_a_run_without_one_is_refused(root: Path, tmp_path: Path) -> None:
+def test_a_run_without_ema_gains_one_only_in_a_branch(root: Path, tmp_path: Path) -> None:
     path, run_dir = tiny_experiment_file(root, "plain", train={"epochs": 1})
     assert run_cli(["run", path]).exit_code == 0
     result = run_cli(["sample", str(run_dir), "--num", "4", "--out", str(tmp_path / "x.png"),
@@ -95,6 +95,18 @@ def test_ema_asked_of_a_run_without_one_is_refused(root: Path, tmp_path: Path) -
     assert_clean_failure(result, result.exit_code, "has no EMA generator",
                          "--generator raw")
     assert result.exit_code != 0
+    # Resuming it with train.ema is refused: the run trained without one.
+    added = ["--set", "train.ema.decay=0.9", "--set", "train.epochs=2"]
+    result = run_cli(["run", path, *added])
+    assert_clean_failure(result, result.exit_code, "cannot be resumed", "train.ema")
+    # A branch may add it: the EMA generator starts as the checkpoint's generator.
+    branch = ["--from-run", str(run_dir), "--from-checkpoint", "epoch=1",
+              "--set", "name=plain-ema", "--set", f"run_dir={tmp_path / 'plain-ema'}"]
+    result = run_cli(["run", path, *added, *branch])
+    assert result.exit_code == 0, result.output
+    assert "the EMA generator starts as a copy of the restored generator" in " ".join(
+        result.output.split())
+    assert (tmp_path / "plain-ema" / "generator_ema.keras").is_file()
 
 
 def test_metric_records_name_the_generator_and_the_truncation(
