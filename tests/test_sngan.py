@@ -344,3 +344,29 @@ def test_a_conditional_sngan_resumes_bit_identically_after_a_kill(tmp_path: Path
         u = state[f"discriminator/{index:04d}"]
         assert u.shape == tuple(weights[index].shape)
         assert np.linalg.norm(u) == pytest.approx(1.0, abs=1e-5)
+
+
+# -- docs ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("heading", ["## `dcgan`", "## `sngan`"])
+def test_docs_list_every_parameter_with_its_default(heading: str) -> None:
+    import inspect
+    import re
+
+    from ganlab_builtins.dcgan import DCGAN
+
+    docs = Path(__file__).resolve().parent.parent / "docs" / "models.md"
+    section = docs.read_text().split(heading, 1)[1].split("\n## ", 1)[0]
+    documented = dict(re.findall(r"^\| `(\w+)` \| `?([^`|]+)`? \|", section, flags=re.M))
+    factory = DCGAN if "dcgan" in heading else SNGAN
+    signature = inspect.signature(factory.__init__).parameters
+    names = [name for name in signature if name not in ("self", "image_shape")]
+    assert sorted(documented) == sorted(names)
+    for name in names:
+        default = signature[name].default
+        if isinstance(default, bool):
+            assert documented[name] == str(default).lower(), name
+        elif isinstance(default, (int, float, str)):
+            assert float(documented[name]) == default if isinstance(default, float) \
+                else documented[name] == str(default), name
