@@ -177,7 +177,8 @@ def class_index(class_names: Any, value: int | str) -> int:
         return int(text)
     import difflib
 
-    close = difflib.get_close_matches(text, names, n=1, cutoff=0.6)
+    # A number out of range is no typo of a name: no suggestion for it.
+    close = [] if text.isdigit() else difflib.get_close_matches(text, names, n=1, cutoff=0.6)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     shown = ", ".join(names[:30]) + (f", ... ({len(names)} in all)" if len(names) > 30 else "")
     raise ValueError(f"'{text}' is not one of its classes{hint}: give a name or an index "
