@@ -385,3 +385,16 @@ def test_regularizers_train_under_the_mirrored_strategy(tmp_path: Path) -> None:
                for key in ("reg_r1", "reg_lecam", "reg_bcr"))
     state = final_state(run_dir)
     assert float(state["regularizers/0002"]) == 4  # LeCam: updates 0, 2, 4, 6 of 8
+
+
+def test_docs_list_every_parameter_of_every_built_in_regularizer() -> None:
+    import inspect
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "models.md").read_text()
+    section = text[text.index("## Regularizers"):]
+    registry = load_plugins().registry
+    for name in ("r1", "r2", "lecam", "bcr"):
+        factory = registry.resolve("regularizer", name).factory
+        assert f"| `{name}` |" in section
+        for parameter in inspect.signature(factory).parameters:
+            assert f"`{parameter}`" in section, (name, parameter)
