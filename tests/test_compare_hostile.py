@@ -253,3 +253,16 @@ def test_sweep_records_naming_folders_outside_the_sweep_are_left_out(tmp_path: P
     assert code == 0, output
     assert [row["run"] for row in rows] == ["study/a"]
     assert "names a run '../secret' that is not a folder name; left it out" in flat(output)
+
+
+def test_thousands_of_differing_config_keys_are_capped(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    write_run(root, "a")
+    config = copy.deepcopy(BASE_CONFIG)
+    config["extra"] = {f"k{i}": i for i in range(2_000)}
+    write_run(root, "b", config=config)
+    code, output, rows = compare(root, tmp_path / "out")
+    assert code == 0, output
+    assert len(rows[0]) < 150  # 100 config columns at most, then the run's own
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert len(report) < 2_000_000

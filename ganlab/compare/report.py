@@ -37,7 +37,9 @@ from ganlab.compare.table import (
 from ganlab.sweep.spec import format_value
 
 #: Differing config keys shown in the runs table (the rest are in the folded table).
-MAX_CONFIG_COLUMNS = 8
+MAX_SHOWN_CONFIG = 8
+#: Shared config keys listed (a config of thousands of values lists the first ones).
+MAX_SHARED = 1000
 #: Per-class grids embedded per run.
 MAX_CLASS_GRIDS = 20
 
@@ -161,7 +163,8 @@ def run_panel(run: RunSummary, diff: ConfigDiff,
     if samples is not None and real is None:
         notes.append("no real-data grid: the run has no samples/real.png and its dataset's "
                      "TFRecords (dataset.params.tfrecords) were not found here")
-    return RunPanel(run.label, samples, real, classes, notes, diff.per_run.get(run.label, []))
+    departures = diff.per_run.get(run.label, [])
+    return RunPanel(run.label, samples, real, classes, notes, departures[:MAX_SHARED])
 
 
 def metric_protocols(runs: Sequence[RunSummary], lines: Sequence[str]) -> list[str]:
@@ -192,7 +195,7 @@ def report_html(runs: Sequence[RunSummary], table: Table, by_config: Table | Non
     import jinja2
 
     diff = config_diff(runs)
-    shown_config = table.config[:MAX_CONFIG_COLUMNS]
+    shown_config = table.config[:MAX_SHOWN_CONFIG]
     main = ["run", *table.metrics, *shown_config, "state", "epochs"]
     more = ["run", *[c for c in RUN_COLUMNS if c in table.columns and c not in main],
             *[c for c in table.columns if c not in main and c not in RUN_COLUMNS]]
@@ -211,7 +214,8 @@ def report_html(runs: Sequence[RunSummary], table: Table, by_config: Table | Non
         count=len(runs), when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         heads=heads, rows=[rows[index] for index in best_first(table)],
         more=table_view(table, more),
-        common=[(k, format_value(v)) for k, v in diff.common.items()],
+        common=[(k, format_value(v)) for k, v in list(diff.common.items())[:MAX_SHARED]],
+        common_count=len(diff.common),
         protocols=metric_protocols(runs, protocol_lines),
         by_config=table_view(by_config, spread_columns(by_config), spread=True)
         if by_config is not None else None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import statistics
 import unicodedata
@@ -25,6 +26,8 @@ from ganlab.sweep.spec import format_value
 
 #: Override keys that name a repetition rather than a configuration.
 SEED_KEYS = ("seed",)
+#: Most differing config keys given a column (the per-run departures list them all).
+MAX_CONFIG_COLUMNS = 100
 #: Bookkeeping columns of every run.
 RUN_COLUMNS = ("state", "epochs", "wall_s", "train_s", "images_per_s", "d_loss", "g_loss")
 
@@ -127,7 +130,8 @@ def _round(value: float | None) -> float | None:
 
 def run_table(runs: Sequence[RunSummary]) -> Table:
     """The per-run table: overrides and differing config keys, bookkeeping, scores."""
-    keys = list(dict.fromkeys([*override_keys(runs), *config_diff(runs).differing]))
+    keys = list(dict.fromkeys([*override_keys(runs),
+                               *config_diff(runs).differing[:MAX_CONFIG_COLUMNS]]))
     specs: dict[str, ScoreSpec] = {}
     rows = [run_row(run, keys, specs) for run in runs]
     columns = list(dict.fromkeys(c for row in rows for c in row))
@@ -199,21 +203,39 @@ class ConfigDiff:
 _MISSING = "(absent)"
 
 
-def config_diff(runs: Sequence[RunSummary]) -> ConfigDiff:
-    """The keys that differ between the runs' configs, and each run's departures."""
+def config_diff(runs: Sequence[RunSummary], most_departures: int = 1000) -> ConfigDiff:
+    """The keys that differ between the runs' configs, and each run's departures.
+
+    Values are compared by their JSON text (fast, exact for YAML data) and
+    written as ``--set`` would (YAML) only for what is shown: each run's
+    first ``most_departures`` departures.
+    """
     keys = list(dict.fromkeys(k for run in runs for k in run.config if k not in NAMING_KEYS))
-    texts = {run.label: {k: _config_text(run.config, k) for k in keys} for run in runs}
+    identity = {run.label: {k: _identity(run.config, k) for k in keys} for run in runs}
     differing, common, baseline = [], {}, {}
     for key in keys:
-        values = [texts[run.label][key] for run in runs]
+        values = [identity[run.label][key] for run in runs]
         if len(set(values)) == 1:
             common[key] = runs[0].config.get(key)
         else:
             differing.append(key)
             baseline[key] = Counter(values).most_common(1)[0][0]
-    per_run = {run.label: [(k, baseline[k], texts[run.label][k]) for k in differing
-                           if texts[run.label][k] != baseline[k]] for run in runs}
-    return ConfigDiff(differing, common, baseline, per_run)
+    per_run: dict[str, list[tuple[str, str, str]]] = {}
+    for run in runs:
+        departed = [k for k in differing if identity[run.label][k] != baseline[k]]
+        per_run[run.label] = [(k, _shown(baseline[k]), _config_text(run.config, k))
+                              for k in departed[:most_departures]]
+    return ConfigDiff(differing, common, {k: _shown(v) for k, v in baseline.items()}, per_run)
+
+
+def _identity(config: dict[str, Any], key: str) -> str:
+    if key not in config:
+        return _MISSING
+    return json.dumps(config[key], sort_keys=True, default=str)
+
+
+def _shown(identity: str) -> str:
+    return identity if identity == _MISSING else format_value(json.loads(identity))
 
 
 def _config_text(config: dict[str, Any], key: str) -> str:
