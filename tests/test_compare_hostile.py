@@ -266,3 +266,15 @@ def test_thousands_of_differing_config_keys_are_capped(tmp_path: Path) -> None:
     assert len(rows[0]) < 150  # 100 config columns at most, then the run's own
     report = (tmp_path / "out" / "report.html").read_text()
     assert len(report) < 2_000_000
+
+
+def test_terminal_control_characters_in_names_are_not_printed(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    run = write_run(root, "a", evaluations=[{
+        "metric": "fid\x1b]0;PWNED\x07", "scores": {"fid\x1b[2J": 1.0},
+        "protocol": {"extractor": "x\x1b[31m"}}])
+    (run / "metrics.csv").write_text("epoch,metric,score,value\n1,m\x1b[1m,s\r,0.5\n")
+    code, output, _ = compare(root, tmp_path / "out")
+    assert code == 0, output
+    assert "\x1b" not in output and "\x07" not in output
+    assert "fid?]0;PWNED?" in output

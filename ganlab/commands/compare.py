@@ -74,7 +74,14 @@ def compare(paths: tuple[Path, ...], out: Path | None) -> None:
     from ganlab.compare.collect import find_runs
     from ganlab.compare.figures import draw_curves, draw_samples
     from ganlab.compare.report import report_html
-    from ganlab.compare.table import protocols, render_text, run_table, seed_table, to_csv
+    from ganlab.compare.table import (
+        protocols,
+        render_text,
+        run_table,
+        seed_table,
+        terminal_text,
+        to_csv,
+    )
 
     echo = Printer()
     sweep_warnings: list[str] = []
@@ -86,7 +93,7 @@ def compare(paths: tuple[Path, ...], out: Path | None) -> None:
     echo(render_text(table))
     lines = protocols(runs)
     for line in lines:
-        echo(f"  {line}")
+        echo(f"  {terminal_text(line)}")
     write_text_atomic(out / "compare.csv", to_csv(table))
     if by_config is not None:
         echo("\nPer configuration over seeds: median [min–max]")
