@@ -398,3 +398,17 @@ def test_docs_list_every_parameter_of_every_built_in_regularizer() -> None:
         assert f"| `{name}` |" in section
         for parameter in inspect.signature(factory).parameters:
             assert f"`{parameter}`" in section, (name, parameter)
+
+
+def test_validate_tries_the_regularizers_and_names_a_missing_augmentation(
+        tmp_path: Path) -> None:
+    prepare_tiny_data(tmp_path)
+    good = tiny_config(tmp_path, "good", regularizers=REGULARIZED)
+    result = invoke_cli(["validate", str(write_experiment(tmp_path / "good.yaml", good))])
+    assert result.exit_code == 0, result.output
+    assert "losses, regularizers and their gradients OK" in " ".join(result.output.split())
+    bad = tiny_config(tmp_path, "bad", regularizers=[{"name": "bcr"}])
+    result = invoke_cli(["validate", str(write_experiment(tmp_path / "bad.yaml", bad))])
+    message = " ".join(result.output.split())
+    assert result.exit_code == ConfigError.exit_code, message
+    assert "no train.augment" in message and "Traceback" not in message
