@@ -126,7 +126,8 @@ def register_callbacks(register: Register) -> None:
     TensorBoard writer, ``initial_epoch``: the epochs a resumed run had
     completed) are available from ``on_train_begin`` on. Keras numbers epochs
     from 0. Epoch logs hold ``d_loss``, ``g_loss``, ``d_real``, ``d_fake``,
-    ``lr_g`` and ``lr_d``.
+    ``lr_g`` and ``lr_d``, and ``reg_<name>`` for each of the experiment's
+    regularizers.
 
     Under ``train.strategy: multi_worker`` callbacks run on the chief
     (worker 0) only, which alone writes the run directory; the other workers
