@@ -297,7 +297,8 @@ def stand_in_model(run_dir: Path, bank_size=8, latent_dim=4):
     run = RunContext(run_dir=run_dir, name="t", config={}, image_shape=(28, 28, 1),
                      latent_dim=latent_dim, latent_distribution="uniform",
                      latent_bank=sample_latents(bank_size, latent_dim, "uniform", 0), seed=5)
-    return types.SimpleNamespace(run=run, generator=generator)
+    # Callbacks draw with sampling_generator (the EMA generator of a run that keeps one).
+    return types.SimpleNamespace(run=run, generator=generator, sampling_generator=generator)
 
 
 def drive(callback, model, epochs):
