@@ -370,3 +370,20 @@ def test_docs_list_every_parameter_with_its_default(heading: str) -> None:
         elif isinstance(default, (int, float, str)):
             assert float(documented[name]) == default if isinstance(default, float) \
                 else documented[name] == str(default), name
+
+
+def test_every_built_in_architecture_takes_the_shared_parameter_names() -> None:
+    """A sweep over architecture.name needs no renaming: the shared params build all three."""
+    from ganlab.plugins import load_plugins
+
+    shared = {"latent_dim": 8, "num_classes": 3, "base_filters": SMALL,
+              "generator_filters": SMALL, "discriminator_filters": SMALL,
+              "spectral_norm": "discriminator", "latent_distribution": "normal",
+              "batchnorm_momentum": 0.9, "batchnorm_epsilon": 1e-5, "synchronized_bn": False}
+    registry = load_plugins().registry
+    for name in ("dcgan", "sngan", "biggan"):
+        arch = registry.create("architecture", name, dict(shared), image_shape=(32, 32, 1))
+        assert (arch.latent_dim, arch.num_classes, arch.spectral_norm) == (
+            8 + 3, 3, "discriminator"), name
+        discriminator = arch.build_discriminator()
+        assert any(isinstance(layer, SpectralNormalization) for layer in discriminator.layers)
