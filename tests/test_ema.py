@@ -234,3 +234,17 @@ def test_mirrored_replicas_hold_the_same_exact_ema(root: Path, tmp_path: Path) -
                           env=cli_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "OK 8" in done.stdout
+
+
+def test_a_shadow_that_is_not_a_second_generator_is_refused(root: Path) -> None:
+    import keras
+
+    from ganlab.engine.ema import GeneratorEMA
+    from ganlab.errors import PluginError
+
+    generator = build(root).gan.generator
+    with pytest.raises(PluginError, match="returned the same model twice"):
+        GeneratorEMA(generator, generator, decay=0.9, start_step=0)
+    other = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+    with pytest.raises(PluginError, match="with other weights"):
+        GeneratorEMA(other, generator, decay=0.9, start_step=0)

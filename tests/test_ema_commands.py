@@ -38,7 +38,9 @@ def finished(root: Path) -> dict[str, Any]:
     """The EMA run killed at step 5 and resumed, and the same run straight through."""
     plugins = [str(Path(__file__).resolve().parent / "reliability_plugin.py"),
                str(root / "projection.py")]
-    whole = tiny_experiment_file(root, "whole", train={"ema": EMA}, plugins=plugins)
+    grids = [{"name": "sample_grid", "params": {"rows": 4}}]
+    whole = tiny_experiment_file(root, "whole", train={"ema": EMA}, plugins=plugins,
+                                 callbacks=grids)
     killed = tiny_experiment_file(root, "killed", train={"ema": EMA}, plugins=plugins)
     state = resumed_run_matches(whole, killed, fault="step:5")
     return {"state": state, "run_dir": whole[1], "killed": killed[1]}
@@ -85,6 +87,18 @@ def test_sample_draws_with_the_ema_generator_unless_told_raw(finished: dict[str,
         assert result.exit_code == 0, result.output
         pictures[name] = out.read_bytes()
     assert pictures["default"] == pictures["ema"] != pictures["raw"]
+
+
+def test_the_sample_grids_are_drawn_by_the_ema_generator(finished: dict[str, Any],
+                                                         tmp_path: Path) -> None:
+    run_dir = finished["run_dir"]
+    grid = (run_dir / "samples" / "epoch_0003.png").read_bytes()
+    for kind in ("ema", "raw"):
+        out = tmp_path / f"{kind}.png"
+        result = run_cli(["sample", str(run_dir), "--num", "16", "--rows", "4", "--out",
+                          str(out), "--generator", kind])
+        assert result.exit_code == 0, result.output
+        assert (out.read_bytes() == grid) is (kind == "ema")
 
 
 def test_a_run_without_ema_gains_one_only_in_a_branch(root: Path, tmp_path: Path) -> None:
