@@ -9,8 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -205,34 +203,23 @@ def test_compare_draws_curves_and_sample_grids(compared: tuple[Path, str]) -> No
 
 def test_the_html_report_renders_its_table_and_images_in_chromium(
         compared: tuple[Path, str], tmp_path: Path) -> None:
+    from compare_support import render, screenshot
+
     out, _ = compared
     report = (out / "report.html").read_text()
     assert "src=\"http" not in report and "<link" not in report  # self-contained
-    # A copy with a probe that writes what the browser decoded into the DOM.
-    probe = ("<script>window.addEventListener('load', () => { const p = "
-             "document.createElement('pre'); p.id = 'probe'; p.textContent = JSON.stringify("
-             "[...document.images].map(i => [i.alt, i.naturalWidth, i.naturalHeight])); "
-             "document.body.appendChild(p); });</script>")
-    page = tmp_path / "report.html"
-    page.write_text(report.replace("</body>", probe + "</body>"))
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "Chromium is needed: apt-get install -y chromium (.ci/run installs it)"
-    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-             "--virtual-time-budget=5000"]
-    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
+    dom, probe = render(out / "report.html", tmp_path, width=1400)
     rows = re.search(r'<table id="runs"[^>]*>.*?</table>', dom, re.S).group(0)
     assert rows.count("<tr>") == 1 + len(RUNS)
     for name in RUNS:
         assert f"study/{name}" in rows
     assert re.search(r'<table id="configurations"', dom)
-    images = json.loads(re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S).group(1)
-                        .replace("&quot;", '"'))
-    assert [alt for alt, _, _ in images] == ["metric curves", *(f"study/{n}" for n in RUNS)]
-    assert all(width > 0 and height > 0 for _, width, height in images), images
-    shot = out / "report-screenshot.png"
-    subprocess.run([*flags, "--window-size=1400,2200", f"--screenshot={shot}", page.as_uri()],
-                   capture_output=True, timeout=120, check=True)
+    # The curves, then each run's last grid beside real digits read from its TFRecords.
+    assert [alt for alt, _, _ in probe["images"]] == ["metric curves", *(
+        alt for n in RUNS for alt in (f"study/{n}", f"study/{n}: real"))]
+    assert all(width > 0 and height > 0 for _, width, height in probe["images"]), probe
+    assert probe["scrollWidth"] <= 1400 and probe["title"] == "ganlab compare"
+    shot = screenshot(out / "report.html", out / "report-screenshot.png", width=1400)
     assert shot.stat().st_size > 10_000
 
 
