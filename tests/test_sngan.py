@@ -387,3 +387,34 @@ def test_every_built_in_architecture_takes_the_shared_parameter_names() -> None:
             8 + 3, 3, "discriminator"), name
         discriminator = arch.build_discriminator()
         assert any(isinstance(layer, SpectralNormalization) for layer in discriminator.layers)
+
+
+@pytest.mark.slow
+def test_two_workers_train_a_conditional_sngan(tmp_path: Path) -> None:
+    """multi_worker: spectral norm's u is updated on every replica of both workers alike,
+    and the chief's checkpoint holds unit power-iteration vectors."""
+    import yaml
+    from test_multi_worker import (
+        NO_CHECKPOINT_WRITES,
+        cluster_experiment,
+        explain,
+        ganlab_run,
+        run_workers,
+    )
+
+    path, run_dir = cluster_experiment(tmp_path, "mw-sngan")
+    config = yaml.safe_load(path.read_text())
+    config["architecture"] = {"name": "sngan", "params": {
+        "latent_dim": 8, "base_filters": SMALL, "num_classes": 10, "spectral_norm": "both"}}
+    config["loss"] = {"name": "hinge"}
+    write_experiment(path, config)
+    workers = run_workers(tmp_path, ganlab_run(path), faults={1: NO_CHECKPOINT_WRITES})
+    assert [w.returncode for w in workers] == [0, 0], explain(workers)
+    with np.load(run_dir / "checkpoints" / "ckpt-e0002-s000000.npz") as archive:
+        state = {key: archive[key] for key in archive.files}
+    weights = SNGAN((32, 32, 1), latent_dim=8, base_filters=SMALL, num_classes=10,
+                    spectral_norm="both").build_discriminator().weights
+    for index, weight in enumerate(weights):
+        if weight.path.endswith("sn_u"):
+            assert np.linalg.norm(state[f"discriminator/{index:04d}"]) == pytest.approx(
+                1.0, abs=1e-5)
