@@ -418,7 +418,10 @@ class Regularizer(Protocol):
     ``synchronization=tf.VariableSynchronization.ON_READ`` and
     ``aggregation=tf.VariableAggregation.MEAN`` (one copy per replica), and
     keep the copies equal: update them from statistics all-reduced over the
-    replicas (``tf.distribute.get_replica_context().all_reduce``).
+    replicas (``tf.distribute.get_replica_context().all_reduce``). Under several
+    replicas the engine also calls ``penalty`` on the updates that do not
+    count (and discards the term; a sync cannot sit inside a conditional),
+    so update state only when ``inputs.step % interval == 0``.
 
     """
 
