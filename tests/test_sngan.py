@@ -418,3 +418,21 @@ def test_two_workers_train_a_conditional_sngan(tmp_path: Path) -> None:
         if weight.path.endswith("sn_u"):
             assert np.linalg.norm(state[f"discriminator/{index:04d}"]) == pytest.approx(
                 1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize(("setting", "fragments"), [
+    ("architecture.params.spectral_norm=generator",
+     ["architecture 'sngan' from plugin 'sngan'", "spectral_norm must be one of none, "
+      "discriminator, both, got 'generator'"]),
+    ("dataset.params.image_size=28", ["SNGAN generates square images of 32, 64, 128 pixels"]),
+    ("architecture.params.base_filter=3", ["did you mean 'base_filters'?"]),
+])
+def test_bad_input_is_a_clean_error_naming_the_plugin(tmp_path: Path, setting: str,
+                                                      fragments: list[str]) -> None:
+    config = sngan_experiment(tmp_path, "bad")
+    result = run_cli(["validate", str(write_experiment(tmp_path / "bad.yaml", config)),
+                      "--set", setting])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    for fragment in fragments:
+        assert fragment in text, text
