@@ -167,9 +167,20 @@ def restore_generator(run_dir: str | Path, checkpoint: int | Any | None = None,
     if generator not in (None, *GENERATOR_KINDS):
         raise ValueError(f"generator must be None, 'ema' or 'raw', got {generator!r}")
     directory = _open_run(run_dir)
-    if checkpoint is None and directory.generator.exists():
+    if checkpoint is None and directory.generator.exists() \
+            and not _ema_export_missing(directory, generator):
         return _exported(directory, generator)
     return _from_checkpoint(directory, checkpoint, registry, generator)
+
+
+def _ema_export_missing(directory: RunDirectory, wanted: str | None) -> bool:
+    """Whether the EMA generator is wanted from a run that has one but did not export it.
+
+    (Its export failed after ``generator.keras``'s, say on a full disk.) The
+    latest checkpoint holds it then.
+    """
+    return (wanted != RAW and not directory.generator_ema.exists()
+            and bool(directory.read_metadata().get("generator_ema")))
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -76,6 +76,18 @@ def test_the_ema_generator_is_exported_and_reloads(finished: dict[str, Any]) -> 
     assert not np.array_equal(images, generate(raw.generator, latents))
 
 
+def test_a_missing_ema_export_falls_back_to_the_checkpoint(finished: dict[str, Any],
+                                                           tmp_path: Path) -> None:
+    from ganlab.restore import restore_generator
+
+    copy = tmp_path / "run"
+    shutil.copytree(finished["run_dir"], copy)
+    (copy / "generator_ema.keras").unlink()  # as if its export had failed (disk full)
+    restored = restore_generator(copy)
+    assert restored.kind == "ema" and restored.source.suffix == ".npz"
+    assert restore_generator(copy, generator="raw").source.name == "generator.keras"
+
+
 def test_sample_draws_with_the_ema_generator_unless_told_raw(finished: dict[str, Any],
                                                              tmp_path: Path) -> None:
     run_dir = finished["run_dir"]
