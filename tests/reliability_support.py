@@ -128,23 +128,24 @@ def differing_arrays(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> list
 
 
 def resumed_run_matches(whole: tuple[str, Path], killed: tuple[str, Path],
-                        fault: str) -> dict[str, np.ndarray]:
+                        fault: str, timeout: float = 120) -> dict[str, np.ndarray]:
     """Train ``whole`` through, and ``killed`` killed at ``fault`` then resumed: same state.
 
     Args:
         whole: ``(experiment file, run dir)`` of the uninterrupted run.
         killed: ``(experiment file, run dir)`` of the same experiment, killed and resumed.
         fault: Where the kill happens (``GANLAB_FAULT``, e.g. ``"step:4"``).
+        timeout: Seconds each of the three runs may take (larger networks trace longer).
 
     Returns:
         The uninterrupted run's final state.
 
     """
-    finished = run_cli("run", whole[0])
+    finished = run_cli("run", whole[0], timeout=timeout)
     assert finished.returncode == 0, output(finished)
-    stopped = run_cli("run", killed[0], fault=fault)
+    stopped = run_cli("run", killed[0], fault=fault, timeout=timeout)
     assert stopped.returncode == -signal.SIGKILL, output(stopped)
-    resumed = run_cli("run", killed[0])
+    resumed = run_cli("run", killed[0], timeout=timeout)
     assert resumed.returncode == 0, output(resumed)
     assert "Resuming from" in resumed.stdout
     state = final_state(whole[1])

@@ -449,7 +449,7 @@ def test_a_conditional_biggan_trains_exports_and_resumes_bit_identically(
         config["train"]["deterministic"] = True
         runs[name] = (str(write_experiment(tmp_path / f"{name}.yaml", config)),
                       Path(config["run_dir"]))
-    state = resumed_run_matches(runs["whole"], runs["killed"], fault="step:4")
+    state = resumed_run_matches(runs["whole"], runs["killed"], fault="step:4", timeout=400)
     run_dir = runs["whole"][1]
     history = (run_dir / "history.csv").read_text().splitlines()
     assert len(history) == 3 and "nan" not in history[-1].lower()
@@ -461,5 +461,19 @@ def test_a_conditional_biggan_trains_exports_and_resumes_bit_identically(
     assert generator.output_shape == (None, 32, 32, 1)
     grid = tmp_path / "sevens.png"  # a fresh process loads the custom layers on its own
     drawn = run_subprocess("sample", str(run_dir), "--class", "7", "--num", "4",
-                           "--out", str(grid))
+                           "--out", str(grid), timeout=400)
     assert drawn.returncode == 0 and grid.is_file(), output(drawn)
+
+
+def test_biggan_trains_under_the_mirrored_strategy(tmp_path: Path) -> None:
+    """Two logical CPUs, cross-replica (synchronized) conditional BN, spectral norm in both."""
+    config = tiny_experiment(tmp_path, loss={"name": "hinge"}, callbacks=[])
+    config["architecture"] = {"name": "biggan", "params": {
+        "latent_dim": 16, "base_filters": SMALL, "shared_dim": 4, "num_classes": CLASSES,
+        "synchronized_bn": True}}
+    config["train"].update(strategy="mirrored", devices=["/cpu:0", "/cpu:1"], epochs=1)
+    trained = run_subprocess("run", str(write_experiment(tmp_path / "mirrored.yaml", config)),
+                             timeout=400)
+    assert trained.returncode == 0, output(trained)
+    history = (Path(config["run_dir"]) / "history.csv").read_text().splitlines()
+    assert len(history) == 2 and "nan" not in history[-1].lower()
