@@ -183,3 +183,31 @@ def test_truncation_is_refused_for_uniform_latents(finished: dict[str, Any],
 
 def test_resumed_run_state_is_the_straight_run(finished: dict[str, Any]) -> None:
     assert not differing_arrays(final_state(finished["killed"]), finished["state"])
+
+
+@pytest.mark.slow
+def test_two_workers_keep_one_ema_generator(tmp_path: Path) -> None:
+    """train.ema under multi_worker: the update runs on each worker's own copy, and the
+    chief checkpoints and exports it."""
+    import yaml
+    from test_multi_worker import (
+        NO_CHECKPOINT_WRITES,
+        cluster_experiment,
+        explain,
+        ganlab_run,
+        run_workers,
+    )
+
+    path, run_dir = cluster_experiment(tmp_path, "mw-ema")
+    config = yaml.safe_load(path.read_text())
+    config["train"]["ema"] = {"decay": 0.5}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    workers = run_workers(tmp_path, ganlab_run(path), faults={1: NO_CHECKPOINT_WRITES})
+    assert all(w.returncode == 0 for w in workers), explain(workers)
+    assert (run_dir / "generator_ema.keras").is_file()
+    state = final_state(run_dir)
+    shadow = sorted(k for k in state if k.startswith("generator_ema/"))
+    generator = sorted(k for k in state if k.startswith("generator/"))
+    assert len(shadow) == len(generator) > 0
+    assert any(not np.array_equal(state[s], state[g])
+               for s, g in zip(shadow, generator, strict=True))
