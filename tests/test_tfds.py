@@ -71,6 +71,8 @@ def in_tfds_order(data_dir: Path, split: str) -> tuple[np.ndarray, list[int]]:
 def test_images_labels_and_class_names_come_through(data_dir: Path, tmp_path: Path) -> None:
     dataset = TFDSDataset(name="ganlab_test_shapes", data_dir=str(data_dir),
                           tfrecords=str(tmp_path / "tf"), image_size=16, partition="all")
+    # Known before any prepare (``ganlab validate`` checks a conditional GAN against them).
+    assert not dataset.is_prepared() and class_names_of(dataset) == NAMES
     report = dataset.prepare(workers=1)
     assert report.counts == COUNTS
     for split in COUNTS:

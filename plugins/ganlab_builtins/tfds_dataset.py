@@ -100,6 +100,13 @@ class TFDSDataset(TFRecordImageDataset):
         self.image_shape = (self.image_size, self.image_size, self.channels)
         self.default_split = partition
         self._state: dict[str, Any] = {}
+        # Known before any prepare (``ganlab validate`` checks a conditional
+        # architecture against them); without the data, the manifest says.
+        if self.source.is_dir():
+            try:
+                self._declare_classes()
+            except DataError:  # plan() raises it again, with the prepare
+                pass
 
     # Worker processes get the settings; each opens the builder and its readers itself.
     def __getstate__(self) -> dict[str, Any]:
@@ -142,12 +149,9 @@ class TFDSDataset(TFRecordImageDataset):
                 a split does not exist, or the label is no ``ClassLabel``.
 
         """
-        builder = self._builder()
-        info = builder.info
+        info = self._builder().info
         self._check_image_feature(info)
-        label = self._label_feature(info)
-        self.num_classes = int(label.num_classes) if label is not None else 0
-        self.class_names = list(label.names) if label is not None else None
+        self._declare_classes()
         mapping = self._split_mapping(info)
         plan = {}
         for partition, (split, spec) in enumerate(mapping.items()):
@@ -208,6 +212,17 @@ class TFDSDataset(TFRecordImageDataset):
                             f"{self.source} (no {builder.data_path}). Prepare it with {build}.")
         self._state["builder"] = builder
         return builder
+
+    def _declare_classes(self) -> None:
+        """``num_classes`` and ``class_names`` from the label's ``ClassLabel`` feature.
+
+        Raises:
+            DataError: See :meth:`_builder` and :meth:`_label_feature`.
+
+        """
+        label = self._label_feature(self._builder().info)
+        self.num_classes = int(label.num_classes) if label is not None else 0
+        self.class_names = list(label.names) if label is not None else None
 
     def _check_image_feature(self, info: Any) -> None:
         import tensorflow_datasets as tfds
