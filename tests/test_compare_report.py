@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from compare_support import BASE_CONFIG, render, screenshot, write_run
+from compare_support import BASE_CONFIG, png, render, screenshot, write_run
 from reliability_support import invoke
 
 LOSSES = ("bce", "hinge", "wasserstein")
@@ -49,11 +49,15 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
                 if loss == "hinge":
                     config["train"]["ema"] = {"decay": 0.999, "start_step": 0}
                     evals.append(evaluation(8 + index, "ema"))
-                write_run(runs, f"loss-{loss}_lr-{rate}_seed-{seed}", fid=[3.0, 2.0, final],
+                run = write_run(runs, f"loss-{loss}_lr-{rate}_seed-{seed}", fid=[3.0, 2.0, final],
                           config=config, evaluations=evals, real=index == 1,
                           classes=3 if index == 1 else 0,
                           sets=[f"loss.name={loss}",
                                 f"optimizers.generator.learning_rate={rate}", f"seed={seed}"])
+                if index == 1:  # other outputs: the newest picture of each folder is shown
+                    for picture in ("arithmetic/epoch_0002.png", "arithmetic/epoch_0003.png",
+                                    "my_plugin/pic.png"):
+                        png(run / picture, 50)
     out = root / "out"
     result = invoke(["compare", runs, "--out", out])
     assert result.exit_code == 0, result.output
@@ -137,6 +141,8 @@ def test_protocols_ema_grids_and_config_departures(
     assert f"{first}: real" in alts
     assert [a for a in alts if a.startswith(f"{first}: class")] == [
         f"{first}: class class_0", f"{first}: class class_1", f"{first}: class class_2"]
+    assert [a for a in alts if "/" in a.split(": ", 1)[-1]] == [
+        f"{first}: arithmetic/epoch_0003.png", f"{first}: my_plugin/pic.png"]
     assert "trained with a generator EMA (train.ema)" in dom
     assert "no real-data grid: the run has no samples/real.png" in dom
     departures = re.search(r"<h3>loss-wasserstein_lr-0.001_seed-2</h3>.*?</ul>", dom, re.S)

@@ -94,6 +94,8 @@ class RunSummary:
         last_samples: The last epoch's sample grid, if any.
         real_grid: A grid of real training images, if the run has one.
         class_grids: Per-class sample grids (conditional runs), if any.
+        outputs: The newest picture of each other output folder (arithmetic,
+            interpolation, a plugin callback's).
         experiment_dir: The folder of the run's experiment file (``run.json``), for
             relative paths in its config; ``""`` when unknown.
         warnings: What was skipped in this run's files, and why.
@@ -117,6 +119,7 @@ class RunSummary:
     last_samples: Path | None = None
     real_grid: Path | None = None
     class_grids: list[Path] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
     experiment_dir: str = ""
     warnings: list[str] = field(default_factory=list)
 
@@ -239,6 +242,7 @@ def read_run(path: Path, sweep: str = "", overrides: dict[str, Any] | None = Non
     run.last_samples = last_grid(path / "samples")
     run.real_grid = path / REAL_GRID if regular_file(path / REAL_GRID) else None
     run.class_grids = class_grids(path / CLASS_GRIDS)
+    run.outputs = other_outputs(path)
     return run
 
 
@@ -528,6 +532,34 @@ def class_grids(folder: Path, most: int = 100) -> list[Path]:
         return sorted(p for p in folder.glob("*.png") if regular_file(p))[:most]
     except OSError:
         return []
+
+
+#: Run folders that are not picture outputs (or are shown already).
+NOT_OUTPUTS = ("samples", "checkpoints", "tensorboard", "compare", "logs")
+#: Most other output folders looked at per run.
+MAX_OUTPUT_FOLDERS = 8
+
+
+def other_outputs(path: Path) -> list[Path]:
+    """The newest PNG (by name) of each other folder of the run.
+
+    Those are the arithmetic and interpolation grids and any plugin
+    callback's pictures, at most one per folder and :data:`MAX_OUTPUT_FOLDERS` folders.
+    """
+    try:
+        folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.is_symlink()
+                         and p.name not in NOT_OUTPUTS and not p.name.startswith("."))
+    except OSError:
+        return []
+    found = []
+    for folder in folders[:MAX_OUTPUT_FOLDERS]:
+        try:
+            pictures = sorted(p for p in folder.glob("*.png") if regular_file(p))
+        except OSError:
+            continue
+        if pictures:
+            found.append(pictures[-1])
+    return found
 
 
 # -- directions ---------------------------------------------------------------------------------

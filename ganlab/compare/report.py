@@ -115,6 +115,7 @@ class RunPanel:
         samples: Its last sample grid.
         real: A grid of real images, if it has one.
         classes: Per-class grids.
+        outputs: The newest picture of each other output folder.
         notes: Short facts (EMA generator, missing grids).
         departures: ``(key, most common value, this run's value)``.
 
@@ -124,6 +125,7 @@ class RunPanel:
     samples: Grid | None
     real: Grid | None
     classes: list[Grid]
+    outputs: list[Grid]
     notes: list[str]
     departures: list[tuple[str, str, str]]
 
@@ -155,6 +157,8 @@ def run_panel(run: RunSummary, diff: ConfigDiff,
     real = real_grid(run, {} if reals is None else reals)
     classes = [g for g in (_grid(p, p.stem, run) for p in run.class_grids[:MAX_CLASS_GRIDS])
                if g is not None]
+    outputs = [g for g in (_grid(p, f"{p.parent.name}/{p.name}", run) for p in run.outputs)
+               if g is not None]
     notes = []
     if any(key.startswith("train.ema.") for key in run.config) \
             or (run.path / "generator_ema.keras").is_file():
@@ -164,7 +168,7 @@ def run_panel(run: RunSummary, diff: ConfigDiff,
         notes.append("no real-data grid: the run has no samples/real.png and its dataset's "
                      "TFRecords (dataset.params.tfrecords) were not found here")
     departures = diff.per_run.get(run.label, [])
-    return RunPanel(run.label, samples, real, classes, notes, departures[:MAX_SHARED])
+    return RunPanel(run.label, samples, real, classes, outputs, notes, departures[:MAX_SHARED])
 
 
 def metric_protocols(runs: Sequence[RunSummary], lines: Sequence[str]) -> list[str]:
