@@ -149,6 +149,24 @@ def test_a_layer_without_a_kernel_is_refused() -> None:
         wrapped(keras.layers.Flatten(), np.ones((1, 2, 2), "float32"))
 
 
+
+def test_mixed_precision_estimates_sigma_from_the_float32_weight() -> None:
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        inputs = keras.Input((6,))
+        sn = SpectralNormalization(keras.layers.Dense(5), name="sn")
+        model = keras.Model(inputs, sn(inputs))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    x = np.random.default_rng(5).normal(size=(4, 6)).astype("float32")
+    for _ in range(80):
+        model(x, training=True)
+    assert model(x).dtype == "float16" and sn.u.dtype == "float32"
+    expected = np.linalg.svd(sn.weight.numpy(), compute_uv=False)[0]
+    # float16-rounded weights would be off by ~1e-3.
+    assert float(sn.spectral_norm()) == pytest.approx(expected, rel=1e-5)
+
 # -- dcgan's spectral_norm parameter --------------------------------------------------------
 
 

@@ -76,8 +76,10 @@ class SpectralNormalization(keras.layers.Wrapper):
 
     def __init__(self, layer: keras.layers.Layer, power_iterations: int = 1,
                  epsilon: float = 1e-12, **kwargs: Any) -> None:
-        # Compute in the wrapped layer's precision (a float32 output layer stays float32).
+        # Compute in the wrapped layer's precision (a float32 output layer stays float32),
+        # but read the weight and u unrounded: the wrapped layer casts W / σ itself.
         kwargs.setdefault("dtype", layer.dtype_policy)
+        kwargs.setdefault("autocast", False)
         super().__init__(layer, **kwargs)
         if isinstance(power_iterations, bool) or not isinstance(power_iterations, int) \
                 or power_iterations < 1:
@@ -152,8 +154,8 @@ class SpectralNormalization(keras.layers.Wrapper):
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         """The wrapped layer's output computed with ``W / σ(W)``; updates ``u`` when training."""
         weight = self.weight
-        kernel = keras.ops.convert_to_tensor(weight)  # in the compute dtype (autocast)
-        # The power iteration and σ run in the variable dtype (float32 under mixed precision).
+        # In the variable dtype (float32 under mixed precision): no autocast here.
+        kernel = keras.ops.convert_to_tensor(weight)
         matrix = self.weight_matrix(keras.ops.cast(kernel, self.u.dtype))
         u = keras.ops.convert_to_tensor(self.u)
         if training:
