@@ -192,3 +192,20 @@ def test_a_hostile_tfrecord_folder_gives_no_grid_and_no_error(tmp_path: Path) ->
     (folder / "dataset.json").write_text(json.dumps({"splits": {"train": {"shards": shards}}}))
     run = RunSummary("x", tmp_path, config={"dataset.params.tfrecords": str(folder)})
     assert real_grid_png(run) is None
+
+
+def test_compare_imports_no_tensorflow(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from reliability_support import cli_env
+
+    write_run(tmp_path / "runs", "a", real=True)
+    code = ("import sys; from ganlab.cli import main; sys.argv = ['ganlab', 'compare', "
+            f"{str(tmp_path / 'runs')!r}, '--out', {str(tmp_path / 'out')!r}]\n"
+            "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=cli_env())
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "report.html").is_file()
