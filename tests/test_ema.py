@@ -248,3 +248,38 @@ def test_a_shadow_that_is_not_a_second_generator_is_refused(root: Path) -> None:
     other = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
     with pytest.raises(PluginError, match="with other weights"):
         GeneratorEMA(other, generator, decay=0.9, start_step=0)
+
+
+CACHING_PLUGIN = '''
+from ganlab import hookimpl
+from reliability_plugin import TinyDense
+
+
+class CachingDense(TinyDense):
+    """Returns one generator, built once: no second network for an EMA."""
+
+    def build_generator(self):
+        if not hasattr(self, "_generator"):
+            self._generator = super().build_generator()
+        return self._generator
+
+
+@hookimpl
+def register_architectures(register):
+    register("caching_dense", CachingDense)
+'''
+
+
+def test_an_architecture_that_cannot_build_a_second_generator_is_blamed(
+        root: Path, tmp_path: Path) -> None:
+    from reliability_support import write_experiment
+
+    (tmp_path / "caching_plugin.py").write_text(CACHING_PLUGIN)
+    config = tiny_config(root, "caching", train={"ema": {}},
+                         architecture={"name": "caching_dense", "params": {"latent_dim": 8}},
+                         run_dir=str(tmp_path / "run"))
+    config["plugins"] = [*config["plugins"], str(tmp_path / "caching_plugin.py")]
+    path = write_experiment(tmp_path / "caching.yaml", config)
+    result = invoke(["run", str(path)])
+    assert_clean_failure(result, 3, "The architecture 'caching_dense' from",
+                         "caching_plugin", "returned the same model twice")
