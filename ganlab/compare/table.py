@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ganlab.compare.collect import NAMING_KEYS, Evaluation, RunSummary, best_of, describe_protocol
+from ganlab.compare.collect import NAMING_KEYS, RunSummary
+from ganlab.compare.runfiles import Evaluation, best_of, describe_protocol
 from ganlab.contracts import ScoreSpec
 from ganlab.sweep.spec import format_value
 
