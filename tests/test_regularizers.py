@@ -412,3 +412,20 @@ def test_validate_tries_the_regularizers_and_names_a_missing_augmentation(
     message = " ".join(result.output.split())
     assert result.exit_code == ConfigError.exit_code, message
     assert "no train.augment" in message and "Traceback" not in message
+
+
+def test_a_branch_may_add_or_drop_a_stateful_regularizer(tmp_path: Path) -> None:
+    prepare_tiny_data(tmp_path)
+    path, run_dir = tiny_experiment_file(tmp_path, "base", train={"epochs": 1})
+    assert run_cli("run", path).returncode == 0
+    added = ["--set", "train.epochs=2", "--set", f"run_dir={tmp_path / 'added'}",
+             "--set", "regularizers=[{name: lecam}]"]
+    result = run_cli("run", path, *added, "--from-checkpoint", "epoch=1")
+    assert result.returncode == 0, output(result)
+    state = final_state(tmp_path / "added")
+    assert float(state["regularizers/0002"]) == 8  # fresh at the branch: one epoch of updates
+    dropped = ["--set", "train.epochs=3", "--set", f"run_dir={tmp_path / 'dropped'}"]
+    result = run_cli("run", path, *dropped, "--from-checkpoint", "epoch=2",
+                     "--from-run", str(tmp_path / "added"))
+    assert result.returncode == 0, output(result)
+    assert not [key for key in final_state(tmp_path / "dropped") if key.startswith("reg")]

@@ -430,9 +430,11 @@ def assign_training_arrays(trainer: Any, arrays: Mapping[str, np.ndarray], sourc
         assign_variables(f"{name}_seeds", seed_variables(model), arrays, source)
     assign_variables("g_optimizer", trainer.g_optimizer.variables, arrays, source)
     assign_variables("d_optimizer", trainer.d_optimizer.variables, arrays, source)
-    if any(key.startswith(REGULARIZER_PREFIX + "/") for key in arrays):
-        # A checkpoint without any (a branch that adds a regularizer) keeps the fresh state.
-        assign_variables(REGULARIZER_PREFIX, regularizer_state(trainer), arrays, source)
+    state = regularizer_state(trainer)
+    if state and any(key.startswith(REGULARIZER_PREFIX + "/") for key in arrays):
+        # Only when both have some: a branch (--from-checkpoint) that adds a stateful
+        # regularizer starts it fresh, one that drops them all drops their state.
+        assign_variables(REGULARIZER_PREFIX, state, arrays, source)
     trainer.rng.state.assign(arrays["rng_state"])
     return assign_ema(getattr(trainer, "ema", None), arrays, source)
 
