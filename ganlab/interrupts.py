@@ -16,6 +16,7 @@ from typing import Any
 #: Exit status of a command stopped by Ctrl-C.
 INTERRUPTED_EXIT = 130
 _received = False
+_installed = False
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
@@ -26,12 +27,19 @@ def _on_sigint(signum: int, frame: Any) -> None:
 
 def install() -> None:
     """Record every SIGINT before it raises ``KeyboardInterrupt`` (main thread only)."""
+    global _installed
     signal.signal(signal.SIGINT, _on_sigint)
+    _installed = True
 
 
 def received() -> bool:
-    """Whether the user pressed Ctrl-C (SIGINT arrived) since :func:`install`."""
-    return _received
+    """Whether a ``KeyboardInterrupt`` may be the user's Ctrl-C.
+
+    True when a SIGINT arrived since :func:`install`, and whenever
+    :func:`install` was not called (ganlab used as a library, where a real
+    Ctrl-C cannot be told apart and must never be swallowed).
+    """
+    return _received or not _installed
 
 
 def describe_exit(exc: SystemExit) -> str:
