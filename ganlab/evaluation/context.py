@@ -139,6 +139,10 @@ class EvaluationContext:
             return PREFERRED_SPLIT
         return str(getattr(self.dataset, "default_split", None) or PREFERRED_SPLIT)
 
+    def training_split(self) -> str:
+        """The experiment's training split (the dataset's ``default_split``, else ``train``)."""
+        return str(getattr(self.dataset, "default_split", None) or "train")
+
     def real_count(self, split: str) -> int:
         """Examples stored in ``split`` (raises ``DataError`` naming the splits there are)."""
         return int(self.dataset.num_examples(split))

@@ -8,11 +8,15 @@ Metrics (``metrics:`` blocks of an experiment, ``ganlab evaluate --metric``):
 - ``classifier_score``: the Inception-Score formula with a classifier
   extractor, plus the confident share and the class histogram;
 - ``intra_fid``: FID within each class of a class-conditional run, averaged
-  (Miyato & Koyama 2018).
+  (Miyato & Koyama 2018);
+- ``inception_score``: the published Inception Score (Salimans et al. 2016):
+  the classifier score of the ``inception_2015`` graph over 10 splits.
 
 Feature extractors: ``inception_v3`` (Keras InceptionV3 pool features from
-a local weights file). The metrics' maths is in :mod:`.maths`, the
-components in :mod:`.scorers`, the extractor in :mod:`.inception`.
+a local weights file) and ``inception_2015`` (the 2015 TensorFlow Inception
+graph behind published FID and IS, from a local file). The metrics' maths is
+in :mod:`.maths`, the components in :mod:`.scorers`, the extractors in
+:mod:`.inception` and :mod:`.inception2015`.
 
 Registering imports neither TensorFlow nor Keras: the extractor imports
 Keras when it is built.
@@ -24,13 +28,20 @@ from typing import Any
 
 from ganlab import hookimpl
 from ganlab_builtins.metrics.inception import InceptionV3Features
+from ganlab_builtins.metrics.inception2015 import Inception2015Features
 from ganlab_builtins.metrics.intra_class import IntraClassFID
-from ganlab_builtins.metrics.scorers import FID, KID, ClassifierScore, PrecisionRecall
+from ganlab_builtins.metrics.scorers import (
+    FID,
+    KID,
+    ClassifierScore,
+    InceptionScore,
+    PrecisionRecall,
+)
 
 
 @hookimpl
 def register_metrics(register: Any) -> None:
-    """``fid``, ``kid``, ``precision_recall``, ``classifier_score`` and ``intra_fid``."""
+    """The built-in metrics (see the module docstring)."""
     register("fid", FID, description="Fréchet distance of feature Gaussians (lower is better)")
     register("kid", KID, description="Kernel Inception Distance, unbiased MMD² (lower is better)")
     register("precision_recall", PrecisionRecall,
@@ -40,10 +51,16 @@ def register_metrics(register: Any) -> None:
     register("intra_fid", IntraClassFID,
              description="Intra-class FID: mean FID per class of a conditional run (lower "
                          "is better)")
+    register("inception_score", InceptionScore,
+             description="Inception Score as published: inception_2015 graph, 50,000 samples, "
+                         "10 splits (higher is better)")
 
 
 @hookimpl
 def register_feature_extractors(register: Any) -> None:
-    """``inception_v3``."""
+    """``inception_v3`` and ``inception_2015``."""
     register("inception_v3", InceptionV3Features,
              description="Keras InceptionV3 2048-d pool features, 299x299 (local weights file)")
+    register("inception_2015", Inception2015Features,
+             description="The 2015 TF Inception graph of published FID/IS: pool_3 2048-d, "
+                         "1,008-class softmax (local classify_image_graph_def.pb)")

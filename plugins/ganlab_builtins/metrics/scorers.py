@@ -14,10 +14,14 @@ Common params:
   extractor component and its params (e.g. ``{weights: path}`` for
   ``inception_v3``).
 - ``num_samples`` (10,000): generated samples; ``num_real`` (default: the
-  same): real samples, the first ones of the split in stored order, at most
-  all of them.
+  same): real samples, evenly spaced through the split, at most all of them.
 - ``split`` (default ``null``: ``test`` when the TFRecords have a test
   split, else the experiment's training split): the real split.
+
+With ``extractor: inception_2015`` the defaults are the published protocol
+(TTUR, Heusel et al. 2017): 50,000 generated samples, and the statistics of
+the *whole* training split as the real side; ``num_samples``, ``num_real``
+and ``split`` still override them one by one.
 - ``batch_size`` (200): images generated and extracted at a time.
 - ``seed`` (default ``null``: the experiment seed + 1, the seed of the
   training loop's metric samples): seed of the generated samples' latents.
@@ -37,10 +41,15 @@ from ganlab_builtins.metrics.maths import (
     frechet_distance,
     kernel_inception_distance,
     precision_recall,
+    split_classifier_scores,
 )
 
 DEFAULT_EXTRACTOR = "domain"
 DEFAULT_NUM_SAMPLES = 10_000
+#: The extractor whose default protocol is the published one.
+PAPER_EXTRACTOR = "inception_2015"
+#: Generated samples of the published FID and Inception Score protocols.
+PAPER_NUM_SAMPLES = 50_000
 DEFAULT_BATCH_SIZE = 200
 
 MetricClass = TypeVar("MetricClass", bound=type)
@@ -76,19 +85,37 @@ class _StreamedMetric:
 
     def __init__(self, *, extractor: str = DEFAULT_EXTRACTOR,
                  extractor_params: Mapping[str, Any] | None = None,
-                 num_samples: int = DEFAULT_NUM_SAMPLES, num_real: int | None = None,
+                 num_samples: int | None = None, num_real: int | None = None,
                  split: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
                  seed: int | None = None):
         self.extractor = _string("extractor", extractor)
         if extractor_params is not None and not isinstance(extractor_params, Mapping):
             raise ValueError(f"extractor_params must be a mapping, got {extractor_params!r}")
         self.extractor_params = dict(extractor_params or {})
+        if num_samples is None:
+            num_samples = PAPER_NUM_SAMPLES if self.paper_protocol else DEFAULT_NUM_SAMPLES
         self.num_samples = _positive_int("num_samples", num_samples, 2, MAX_SAMPLES)
         self.num_real = _optional(lambda n, v: _positive_int(n, v, 2, MAX_SAMPLES), "num_real",
                                   num_real)
         self.split = _optional(_string, "split", split)
         self.batch_size = _positive_int("batch_size", batch_size)
         self.seed = _optional(_seed, "seed", seed)
+
+    @property
+    def paper_protocol(self) -> bool:
+        """Whether the defaults are the published protocol (``extractor: inception_2015``)."""
+        return self.extractor == PAPER_EXTRACTOR
+
+    def _real_side(self, context: EvaluationContext) -> tuple[str, int]:
+        """The real split and how many of its images: the params, else the defaults.
+
+        The published protocol compares with the whole training split; ganlab's
+        own, with as many images of the test split (if any) as generated ones.
+        """
+        if self.paper_protocol:
+            split = self.split or context.training_split()
+            return split, self.num_real or context.real_count(split)
+        return self.split or context.default_split(), self.num_real or self.num_samples
 
     def _context(self, context: EvaluationContext | None) -> EvaluationContext:
         if context is None:
@@ -104,8 +131,9 @@ def with_common_params(cls: MetricClass) -> MetricClass:
     (unknown names get a "did you mean"); ``**common`` would hide them.
     """
     own = inspect.signature(cls.__init__)
+    # A param the class spells out itself (another default) is not repeated.
     common = [p for p in inspect.signature(_StreamedMetric.__init__).parameters.values()
-              if p.kind is inspect.Parameter.KEYWORD_ONLY]
+              if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in own.parameters]
     kept = [p for p in own.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     cls.__init__.__signature__ = own.replace(parameters=kept + common)
     return cls
@@ -122,8 +150,8 @@ class _FeatureMetric(_StreamedMetric):
         """Score the context's generator against the real split."""
         context = self._context(context)
         extractor = context.extractor(self.extractor, self.extractor_params)
-        split = self.split or context.default_split()
-        real = context.real_summary(extractor, split, self.num_real or self.num_samples,
+        split, num_real = self._real_side(context)
+        real = context.real_summary(extractor, split, num_real,
                                     batch_size=self.batch_size, keep_features=self.keep_features)
         fake = context.fake_summary(extractor, self.num_samples, batch_size=self.batch_size,
                                     seed=self.seed, keep_features=self.keep_features)
@@ -279,3 +307,54 @@ class ClassifierScore(_StreamedMetric):
                              "confident_share": scores.confident_share}, protocol,
                             {"class_histogram": scores.histogram,
                              "label_names": [str(n) for n in extractor.label_names]})
+
+
+@with_common_params
+class InceptionScore(ClassifierScore):
+    """The Inception Score as published: the classifier score of the 2015 Inception graph.
+
+    :class:`ClassifierScore` with the published protocol for defaults: the
+    ``inception_2015`` extractor (its 1,008-class softmax), 50,000 generated
+    samples, cut into 10 splits; the score is the mean over the splits and
+    its spread their standard deviation (Salimans et al. 2016,
+    https://arxiv.org/abs/1606.03498, and their openai/improved-gan code).
+    With another classifier extractor it is the same formula over its classes.
+
+    Args:
+        splits: Parts the samples are cut into, in order (10).
+        extractor: The classifier extractor (``inception_2015``).
+        threshold: See :class:`ClassifierScore` (the confident share).
+        **common: See the module docstring (``num_real`` and ``split`` are unused).
+
+    Scores: ``inception_score``, ``inception_score_std``. Details:
+    ``split_scores``, ``splits``, ``confident_share``.
+    """
+
+    name = "inception_score"
+    score_specs = {"inception_score": ScoreSpec(higher_is_better=True, minimum=1.0),
+                   "inception_score_std": ScoreSpec(higher_is_better=None, minimum=0.0)}
+
+    def __init__(self, *, splits: int = 10, extractor: str = PAPER_EXTRACTOR,
+                 threshold: float = 0.9, **common: Any):
+        super().__init__(extractor=extractor, threshold=threshold, **common)
+        self.splits = _positive_int("splits", splits)
+        if self.splits > self.num_samples:
+            raise ValueError(f"splits ({self.splits}) must be at most num_samples "
+                             f"({self.num_samples})")
+
+    def compute(self, generate: Any, dataset: Any, *,
+                context: EvaluationContext | None = None) -> MetricResult:
+        """Classify the context's generated samples and score them split by split."""
+        context = self._context(context)
+        extractor = context.extractor(self.extractor, self.extractor_params)
+        probabilities = context.fake_probabilities(extractor, self.num_samples,
+                                                   batch_size=self.batch_size, seed=self.seed)
+        mean, std, parts = split_classifier_scores(probabilities, self.splits)
+        whole = classifier_score(probabilities, multi_label=bool(extractor.multi_label),
+                                 threshold=self.threshold)
+        protocol = context.protocol(metric=self.name, extractor=extractor,
+                                    num_fake=len(probabilities), num_real=0, real_split="",
+                                    seed=self.seed)
+        return MetricResult({"inception_score": mean, "inception_score_std": std}, protocol,
+                            {"split_scores": parts, "splits": self.splits,
+                             "confident_share": whole.confident_share})
