@@ -73,18 +73,22 @@ def _generator_cell(protocol: dict[str, Any]) -> str:
                    "generator, else the latest checkpoint).")
 @click.option("--metric", "metrics", multiple=True, metavar="NAME",
               help="A metric to evaluate (repeatable): fid, kid, precision_recall, "
-                   "classifier_score or a plugin's. Default: the experiment's metrics: "
+                   "classifier_score, inception_score or a plugin's. Default: the "
+                   "experiment's metrics: "
                    "block, else fid.")
 @click.option("--num-samples", type=click.IntRange(min=2, max=MAX_SAMPLES), default=None,
-              help=f"Generated samples per metric (and real ones, at most the split's size); "
+              help=f"Generated samples per metric (and real ones, at most the split's size; "
+                   f"with inception_2015 the real side stays the whole training split); "
                    f"at most {MAX_SAMPLES:,}.")
 @click.option("--split", default=None,
               help="Real split to compare against (default: test when the TFRecords have "
                    "one, else the training split).")
 @click.option("--extractor", default=None, metavar="NAME",
-              help="Feature extractor (default: the metric's, 'domain').")
+              help="Feature extractor (default: the metric's, 'domain'); inception_2015 "
+                   "for paper-comparable FID and IS.")
 @click.option("--extractor-param", "extractor_params", multiple=True, metavar="KEY=VALUE",
-              help="A param of the extractor (repeatable), e.g. weights=/path/to/file.h5.")
+              help="A param of the extractor (repeatable), e.g. weights=/path/to/file.h5, "
+                   "or graph=/path/to/classify_image_graph_def.pb for inception_2015.")
 @click.option("--seed", type=click.IntRange(min=0), default=None,
               help="Seed of the generated samples (default: the experiment seed + 1, as "
                    "during training).")
