@@ -4,6 +4,7 @@ its saved protocol and hash, the `domain` feature extractor, and the refusals.""
 from __future__ import annotations
 
 import json
+import shutil
 import struct
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from celeba_fixtures import ATTRIBUTE_NAMES, build_celeba
 from conftest import run_cli, write_experiment
 from ganlab_builtins.classifier import classifier_score, load_domain_classifier
+from ganlab_builtins.classifier.calibration import expected_calibration_error, softmax
 from ganlab_builtins.classifier.protocol import file_sha256, model_path, protocol_path
 from ganlab_builtins.classifier.training import DEFAULT_SEED
 
@@ -130,6 +132,46 @@ def test_domain_extractor_from_the_registry(trained_mnist) -> None:
     np.testing.assert_allclose(small.features(images), features, rtol=1e-4, atol=1e-5)
     score = classifier_score(probabilities)
     assert 1.0 <= score.score <= 10.0 and sum(score.histogram) == 80
+
+
+def test_the_classifier_is_calibrated_and_its_temperature_saved(trained_mnist) -> None:
+    _, tfrecords, output = trained_mnist
+    protocol = json.loads(protocol_path(tfrecords).read_text())
+    calibration = protocol["calibration"]
+    temperature = protocol["temperature"]
+    assert 0.05 <= temperature <= 20 and temperature != 1.0
+    assert calibration["ece_bins"] == 15 and calibration["ece_kind"] == "top-label"
+    assert "even positions (40)" in calibration["fit_on"]
+    assert "odd positions (40)" in calibration["reported_on"]
+    assert calibration["nll_after"] <= calibration["nll_before"] + 0.05
+    assert f"T={temperature:.3f}" in output and f"{calibration['ece_after']:.2%} after" in output
+    # The loaded extractor's probabilities are softmax(logits / T), its features unchanged.
+    extractor = load_domain_classifier(tfrecords)
+    images, labels = held_out_images(tfrecords)
+    logits = extractor.logits(images)
+    np.testing.assert_allclose(extractor.probabilities(images), softmax(logits / temperature),
+                               rtol=1e-5, atol=1e-6)
+    assert extractor.temperature == temperature
+    assert extractor.calibration.startswith(f"temperature T={temperature:.4g}")
+    # The reported ECE after is the one of the odd half, recomputed from the saved model.
+    odd = extractor.probabilities(images[1::2])
+    assert expected_calibration_error(odd, labels[1::2], multi_label=False) == pytest.approx(
+        calibration["ece_after"], abs=1e-4)
+
+
+def test_a_protocol_from_before_calibration_loads_uncalibrated(tmp_path: Path,
+                                                               trained_mnist) -> None:
+    _, tfrecords, _ = trained_mnist
+    copy = tmp_path / "tfrecords"
+    shutil.copytree(tfrecords, copy)
+    protocol = json.loads(protocol_path(copy).read_text())
+    del protocol["temperature"], protocol["calibration"]
+    protocol_path(copy).write_text(json.dumps(protocol))
+    extractor = load_domain_classifier(copy)
+    assert extractor.temperature == 1.0 and extractor.calibration.startswith("uncalibrated")
+    images, _ = held_out_images(copy)
+    np.testing.assert_allclose(extractor.probabilities(images),
+                               softmax(extractor.logits(images)), rtol=1e-5, atol=1e-6)
 
 
 def test_existing_classifier_is_not_replaced_without_overwrite(trained_mnist) -> None:

@@ -83,5 +83,18 @@ def echo_protocol_lines(protocol: Any, tfrecords: str) -> list[str]:
             f"Per {noun}:",
             *(f"  {name:<{width}}  {accuracy:.2%}"
               for name, accuracy in protocol.per_label_accuracy.items()),
+            calibration_line(protocol),
             f"Saved {model_path(tfrecords)} (sha256 {protocol.weights_sha256[:16]}...) and "
             f"its protocol {protocol_path(tfrecords)}."]
+
+
+def calibration_line(protocol: Any) -> str:
+    """The fitted temperature and the expected calibration error before and after it."""
+    if not protocol.calibrated:
+        return "Uncalibrated (T=1): trained before ganlab calibrated its classifiers."
+    info = protocol.calibration
+    return (f"Calibrated by temperature scaling: T={protocol.temperature:.3f}, fitted on "
+            f"{info['fit_on']}; expected calibration error ({info['ece_bins']} bins, "
+            f"{info['ece_kind']}) on {info['reported_on']}: {info['ece_before']:.2%} before, "
+            f"{info['ece_after']:.2%} after (NLL {info['nll_before']:.3f} -> "
+            f"{info['nll_after']:.3f}); accuracies do not change with T.")

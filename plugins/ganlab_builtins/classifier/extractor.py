@@ -3,7 +3,9 @@
 :class:`DomainClassifier` follows the feature-extractor contract of
 ``register_feature_extractors``: ``features(images)`` are the classifier's
 penultimate-layer activations, ``probabilities(images)`` its softmax (classes)
-or sigmoid (attributes) outputs. It runs at the dataset's own image size
+or sigmoid (attributes) outputs with the logits divided by the temperature
+fitted at training (``domain.json``'s ``temperature``; 1 for classifiers
+trained before calibration, see :mod:`.calibration`). It runs at the dataset's own image size
 (``resize == "none"``). Loading checks the model file's sha256 against its
 protocol and the protocol's dataset fingerprint against the folder's
 ``dataset.json``, so a changed file or re-prepared data is refused, not used.
@@ -24,7 +26,8 @@ from ganlab.data.manifest import read_manifest
 from ganlab.errors import DataError
 
 from .auto import ensure_trained
-from .model import with_features
+from .calibration import probabilities as scaled_probabilities
+from .model import output_weights, with_features
 from .protocol import (
     PROTOCOL_NAME,
     TRAIN_HINT,
@@ -50,6 +53,9 @@ class DomainClassifier:
         multi_label: Sigmoid outputs (attributes) rather than a softmax.
         protocol: Everything ``domain.json`` records (accuracies included).
         image_shape: The ``(h, w, c)`` the classifier takes.
+        temperature: The logits' divisor (1.0: uncalibrated).
+        calibration: One line saying how the probabilities are calibrated,
+            for metric records.
 
     """
 
@@ -63,15 +69,25 @@ class DomainClassifier:
         self.multi_label = protocol.multi_label
         self.image_shape = tuple(protocol.image_shape)
         self.batch_size = batch_size
+        self.temperature = float(protocol.temperature)
+        self.calibration = protocol.calibration_note()
         self._both = with_features(model)
+        self._kernel, self._bias = output_weights(model)
 
     def features(self, images: np.ndarray) -> np.ndarray:
         """Penultimate-layer activations ``(n, 128)`` of images ``(n, h, w, c)`` in [-1, 1]."""
         return self._run(images)[0]
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """Class probabilities (softmax rows) or attribute probabilities (sigmoids), ``(n, k)``."""
+        """Calibrated class (softmax rows) or attribute (sigmoids) probabilities, ``(n, k)``."""
         return self._run(images)[1]
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """The output layer's logits ``(n, k)`` before the temperature and the softmax."""
+        return self._logits(self._run(images)[0])
+
+    def _logits(self, features: np.ndarray) -> np.ndarray:
+        return np.asarray(features, dtype=np.float64) @ self._kernel + self._bias
 
     def features_and_probabilities(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Both outputs from one pass."""
@@ -90,16 +106,18 @@ class DomainClassifier:
             raise DataError(f"The domain classifier takes images of shape "
                             f"{self.image_shape} (the dataset's), got a batch of shape "
                             f"{tuple(images.shape)}.")
-        features, probabilities = [], []
+        features = []
         for start in range(0, len(images), self.batch_size):
-            feature, probability = self._both(images[start:start + self.batch_size],
-                                              training=False)
+            feature, _ = self._both(images[start:start + self.batch_size], training=False)
             features.append(np.asarray(feature, dtype=np.float32))
-            probabilities.append(np.asarray(probability, dtype=np.float32))
         if not features:
             return (np.zeros((0, self._both.outputs[0].shape[-1]), np.float32),
                     np.zeros((0, len(self.label_names)), np.float32))
-        return np.concatenate(features), np.concatenate(probabilities)
+        features = np.concatenate(features)
+        # The probabilities come from the logits, so the fitted temperature applies to them.
+        probabilities = scaled_probabilities(self._logits(features), self.temperature,
+                                             multi_label=self.multi_label)
+        return features, probabilities.astype(np.float32)
 
 
 def load_domain_classifier(data_dir: str | Path | None, *,

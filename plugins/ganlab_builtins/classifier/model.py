@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 
 #: Name of the penultimate (embedding) layer.
 FEATURES_LAYER = "features"
@@ -65,3 +66,14 @@ def with_features(model: keras.Model) -> keras.Model:
     return keras.Model(model.input,
                        [model.get_layer(FEATURES_LAYER).output, model.outputs[0]],
                        name="domain_classifier_features")
+
+
+def output_weights(model: keras.Model) -> tuple[np.ndarray, np.ndarray]:
+    """The output layer's kernel ``(128, k)`` and bias ``(k,)`` in float64.
+
+    The logits are ``features @ kernel + bias`` (dropout is the identity at
+    inference), which is how temperature scaling gets at them without a
+    second model.
+    """
+    kernel, bias = model.get_layer(OUTPUT_LAYER).get_weights()
+    return np.asarray(kernel, dtype=np.float64), np.asarray(bias, dtype=np.float64)

@@ -33,7 +33,8 @@ from ganlab.atomic import atomic_write
 from ganlab.data.manifest import manifest_classes
 from ganlab.errors import DataError, TrainingError
 
-from .model import build_classifier
+from .calibration import BINS, Calibration, calibrate
+from .model import build_classifier, output_weights, with_features
 from .protocol import (
     MULTI_LABEL,
     SINGLE_LABEL,
@@ -160,6 +161,36 @@ def score(model: keras.Model, data: tf.data.Dataset,
     return float(right.mean()), _named(spec, per_label), baseline
 
 
+def held_out_logits(model: keras.Model, data: tf.data.Dataset
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """``(logits, targets)`` of ``data``: the output layer before its softmax or sigmoids."""
+    both = with_features(model)
+    kernel, bias = output_weights(model)
+    logits, targets = [], []
+    for images, target in data.batch(PREDICT_BATCH):
+        features = np.asarray(both(images, training=False)[0], dtype=np.float64)
+        logits.append(features @ kernel + bias)
+        targets.append(target.numpy())
+    return np.concatenate(logits), np.concatenate(targets)
+
+
+def calibration_record(calibration: Calibration, spec: LabelSpec, split: str) -> dict[str, Any]:
+    """What ``domain.json`` records of the temperature fit (see :mod:`.calibration`)."""
+    return {
+        "method": "temperature scaling (Guo et al. 2017), NLL minimised on held-out logits",
+        "scope": ("one temperature shared by all attributes" if spec.multi_label
+                  else "one temperature for the softmax"),
+        "fit_on": f"'{split}' images at even positions ({calibration.fit_count})",
+        "reported_on": f"'{split}' images at odd positions ({calibration.report_count})",
+        "ece_bins": BINS,
+        "ece_kind": "per (image, attribute) decision" if spec.multi_label else "top-label",
+        "ece_before": round(calibration.ece_before, 6),
+        "ece_after": round(calibration.ece_after, 6),
+        "nll_before": round(calibration.nll_before, 6),
+        "nll_after": round(calibration.nll_after, 6),
+    }
+
+
 def _named(spec: LabelSpec, values: np.ndarray) -> dict[str, float]:
     return {name: round(float(value), 4) for name, value in zip(spec.names, values, strict=True)}
 
@@ -217,8 +248,9 @@ def train_classifier(dataset: Any, settings: TrainSettings,
         raise TrainingError(f"Training the domain classifier failed: the loss became "
                             f"{losses[-1] if losses else 'undefined'}. Nothing was written; "
                             "a classifier already there is unchanged.")
-    accuracy, per_label, baseline = score(model, examples(dataset, settings.test_split, spec),
-                                          spec)
+    held_out = examples(dataset, settings.test_split, spec)
+    accuracy, per_label, baseline = score(model, held_out, spec)
+    calibration = calibrate(*held_out_logits(model, held_out), multi_label=spec.multi_label)
     protocol = Protocol(
         label_kind=spec.kind, label_names=spec.names,
         image_shape=[int(n) for n in manifest["image_shape"]],
@@ -230,7 +262,8 @@ def train_classifier(dataset: Any, settings: TrainSettings,
         baseline_accuracy=round(baseline, 4),
         trained_seconds=round(time.monotonic() - started, 1),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        ganlab_version=__version__)
+        ganlab_version=__version__, temperature=round(calibration.temperature, 6),
+        calibration=calibration_record(calibration, spec, settings.test_split))
     save_classifier(model, tfrecords, protocol)
     return protocol
 
