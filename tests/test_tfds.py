@@ -138,3 +138,38 @@ def test_a_conditional_gan_trains_from_an_experiment_file(data_dir: Path,
     assert result.exit_code == 0, result.output
     run = json.loads((Path(config["run_dir"]) / "run.json").read_text())
     assert run["class_names"] == NAMES
+
+
+class GanlabTestSizes(tfds.core.GeneratorBasedBuilder):
+    """Two images of different sizes (8 x 8 and 16 x 16), for the pixel limit."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(None, None, 3)),
+        }))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples()}
+
+    def _generate_examples(self):
+        yield 0, {"image": tiny_image(0)[:8, :8]}
+        yield 1, {"image": tiny_image(1)}
+
+
+def test_an_image_over_the_pixel_limit_is_skipped_and_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    GanlabTestSizes(data_dir=str(tmp_path / "tfds")).download_and_prepare()
+    # The one limit of ganlab.data.imagefile, lowered between the two images' sizes.
+    monkeypatch.setattr("ganlab.data.imagefile.MAX_IMAGE_PIXELS", 100)
+    dataset = TFDSDataset(name="ganlab_test_sizes", data_dir=str(tmp_path / "tfds"),
+                          tfrecords=str(tmp_path / "tf"), image_size=8, label_key="none")
+    report = dataset.prepare(workers=1)
+    assert report.counts == {"train": 1}
+    [(name, reason)] = report.skipped
+    assert name == "ganlab_test_sizes:train#1"
+    assert "16x16 = 256 pixels" in reason and "MAX_IMAGE_PIXELS" in reason
+    image = next(iter(dataset.load("train", deterministic=True)))
+    np.testing.assert_array_equal(np.rint((image.numpy() + 1.0) * 127.5).astype(np.uint8),
+                                  tiny_image(0)[:8, :8])

@@ -18,7 +18,6 @@ feature and are written into the manifest. Needs the optional
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 from ganlab import hookimpl, params
 from ganlab.data import ImageExample, SkipExample, TFRecordImageDataset
+from ganlab.data.imagefile import open_image
 from ganlab.errors import DataError
 
 PARTITIONS_ALL = "all"
@@ -162,17 +162,16 @@ class TFDSDataset(TFRecordImageDataset):
 
     def decode(self, item: tuple[str, str, int, int]) -> ImageExample:
         """Example ``index`` of the TFDS split, converted to the training size."""
-        from PIL import Image
-
         name, spec, index, partition = item
         example = self._example(spec, index)
-        raw = example[self.image_key]
-        try:
-            with Image.open(io.BytesIO(raw)) as picture:
-                picture.load()
+        raw = bytes(example[self.image_key])
+        # open_image applies ganlab's one pixel limit (a decompression bomb is skipped
+        # and named) and turns every unreadable image into a SkipExample.
+        with open_image(raw) as picture:
+            try:
                 array = _training_array(picture, self)
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise SkipExample(f"cannot decode the image: {exc}") from None
+            except (OSError, ValueError) as exc:
+                raise SkipExample(f"cannot convert the image: {exc}") from None
         label = int(example[self._label_name()]) if self._label_name() else -1
         return ImageExample(image=array, filename=name, label=label, partition=partition)
 
