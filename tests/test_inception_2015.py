@@ -158,6 +158,26 @@ def test_a_batch_gives_each_images_own_features(extractor: Inception2015Features
     assert not np.allclose(together[0], together[1])
 
 
+@pytest.mark.parametrize("tf32", [True, False])
+def test_tensor_float_32_is_off_while_extracting_and_restored_after(
+        extractor: Inception2015Features, tf32: bool) -> None:
+    import tensorflow as tf
+
+    seen: list[bool] = []
+    run = extractor._run
+    extractor._run = lambda batch: (
+        seen.append(tf.config.experimental.tensor_float_32_execution_enabled()) or run(batch))
+    before = tf.config.experimental.tensor_float_32_execution_enabled()
+    try:
+        tf.config.experimental.enable_tensor_float_32_execution(tf32)
+        extractor.features(np.zeros((2, 8, 8, 1), np.float32))
+        assert seen == [False]
+        assert tf.config.experimental.tensor_float_32_execution_enabled() is tf32
+    finally:
+        extractor._run = run
+        tf.config.experimental.enable_tensor_float_32_execution(before)
+
+
 def test_the_protocol_fields_name_the_graph(extractor: Inception2015Features,
                                             graph_file: tuple[Path, Any, dict[str, Any]]) -> None:
     assert extractor.name == "inception_2015"

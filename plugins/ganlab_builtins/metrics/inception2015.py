@@ -24,6 +24,11 @@ The graph is imported with ``tf.compat.v1.import_graph_def`` inside a
 shapes downstream of the input are inferred for any batch size (the shapes
 recorded in the file, for a batch of one, are dropped first).
 
+The graph runs in full float32: TensorFloat-32, which TensorFlow uses by
+default for float32 convolutions and matrix products on NVIDIA GPUs since
+Ampere, is switched off for the extractor's calls (and restored after), as
+the published numbers predate it.
+
 The file is never downloaded: the ``graph`` param names it. Its sha256 goes
 into every protocol and cache key; the ``sha256`` param, when given, must
 match it.
@@ -32,6 +37,8 @@ match it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +146,19 @@ def resize_size(graph_def: Any) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
+@contextmanager
+def full_float32() -> Iterator[None]:
+    """TensorFloat-32 off inside the block, the previous setting restored after."""
+    import tensorflow as tf
+
+    previous = tf.config.experimental.tensor_float_32_execution_enabled()
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    try:
+        yield
+    finally:
+        tf.config.experimental.enable_tensor_float_32_execution(previous)
+
+
 def to_graph_input(images: np.ndarray) -> np.ndarray:
     """``(n, h, w, 1|3)`` in [-1, 1] → ``(n, h, w, 3)`` float32 whole values in 0..255."""
     pixels = np.clip(np.rint((np.asarray(images, dtype=np.float32) + 1.0) * 127.5), 0, 255)
@@ -202,10 +222,11 @@ class Inception2015Features:
     def _outputs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pixels = to_graph_input(images)
         features, logits = [], []
-        for start in range(0, len(pixels), INNER_BATCH):
-            pool, raw = self._run(pixels[start:start + INNER_BATCH])
-            features.append(np.asarray(pool))
-            logits.append(np.asarray(raw))
+        with full_float32():
+            for start in range(0, len(pixels), INNER_BATCH):
+                pool, raw = self._run(pixels[start:start + INNER_BATCH])
+                features.append(np.asarray(pool))
+                logits.append(np.asarray(raw))
         return np.concatenate(features), np.concatenate(logits)
 
     def features(self, images: np.ndarray) -> np.ndarray:
