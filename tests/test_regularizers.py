@@ -220,6 +220,29 @@ def test_a_generator_regularizer_counts_generator_updates() -> None:
     assert int(trainer.g_optimizer.iterations) == 3
 
 
+class NaNAfter:
+    """A discriminator regularizer that turns NaN from the third D update on."""
+
+    applies_to = "discriminator"
+    weight = 1.0
+    interval = 1
+
+    def penalty(self, inputs: RegularizerInputs):
+        value = tf.reduce_mean(tf.square(inputs.real_logits))
+        return tf.where(inputs.step >= 2, tf.constant(float("nan")), value)
+
+
+def test_a_non_finite_penalty_stops_the_execution_at_its_step() -> None:
+    trainer = make_trainer([("nan_after", NaNAfter())])
+    data = tf.data.Dataset.from_tensor_slices(np.stack(BATCHES))
+    execution = trainer.execute(iter(data), len(BATCHES), 0,
+                                Carry(dict.fromkeys(trainer.log_keys, 0.0)))
+    assert execution.finite_steps == 2
+    assert np.isnan(execution.bad_logs["reg_nan_after"])
+    assert np.isfinite(execution.bad_logs["d_loss"])  # the loss alone was fine
+    assert np.isfinite(list(execution.totals.values())).all()
+
+
 # -- end to end --------------------------------------------------------------------------------
 REGULARIZED = [{"name": "r1", "params": {"gamma": 1.0, "interval": 4}}, {"name": "lecam"}]
 
