@@ -136,14 +136,23 @@ def parse_graph(data: bytes, path: Path) -> Any:
     return graph_def
 
 
-def resize_size(graph_def: Any) -> tuple[int, int]:
-    """``(h, w)`` the graph's ``ResizeBilinear`` node resizes to (its constant ``size`` input)."""
+def resize_description(graph_def: Any) -> str:
+    """The protocol's ``resize``: the graph's own resize, with the size its ``size`` constant holds.
+
+    The size is read, not assumed (299×299 in the 2015 graph); a graph whose
+    resize takes its size from anything but a constant says so.
+    """
     import tensorflow as tf
 
     nodes = {node.name: node for node in graph_def.node}
-    size_name = nodes[RESIZE_NODE].input[1].split(":")[0].lstrip("^")
-    size = tf.make_ndarray(nodes[size_name].attr["value"].tensor)
-    return int(size[0]), int(size[1])
+    resize = nodes[RESIZE_NODE]
+    source = nodes.get(resize.input[1].split(":")[0]) if len(resize.input) > 1 else None
+    size = "(size not constant)"
+    if source is not None and source.op == "Const":
+        values = tf.make_ndarray(source.attr["value"].tensor).reshape(-1)
+        if len(values) == 2:
+            size = f"{int(values[0])}x{int(values[1])}"
+    return f"graph ResizeBilinear {size} (TF1 bilinear, 0..255 input)"
 
 
 @contextmanager
@@ -196,8 +205,7 @@ class Inception2015Features:
         self.graph_path = locate_graph(graph)
         data, self.weights_sha256 = verify_graph(self.graph_path, sha256)
         graph_def = parse_graph(data, self.graph_path)
-        height, width = resize_size(graph_def)
-        self.resize = f"graph ResizeBilinear {height}x{width} (TF1 bilinear, 0..255 input)"
+        self.resize = resize_description(graph_def)
         self._run = self._build(graph_def)
 
     def _build(self, graph_def: Any) -> Any:
