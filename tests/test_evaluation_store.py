@@ -95,7 +95,7 @@ def test_the_record_format(tmp_path: Path) -> None:
          "protocol": {"metric": "fid", "extractor": "domain", "weights_sha256": "a" * 64,
                       "num_fake": 10000, "num_real": 10000, "real_split": "test",
                       "image_size": [32, 32, 1], "resize": "none", "seed": 0, "epoch": 20,
-                      "samples": "generator"},
+                      "samples": "generator", "generator": "raw", "truncation": None},
          "evaluated_at": "2026-12-01T20:00:00Z"}]}
 
 
