@@ -9,6 +9,9 @@ Metrics (``metrics:`` blocks of an experiment, ``ganlab evaluate --metric``):
   extractor, plus the confident share and the class histogram;
 - ``intra_fid``: FID within each class of a class-conditional run, averaged
   (Miyato & Koyama 2018);
+- ``class_agreement`` and ``cas``: for class-conditional runs, the share of
+  samples classified as asked, and the Classification Accuracy Score
+  (Ravuri & Vinyals 2019) (:mod:`.conditional`);
 - ``inception_score``: the published Inception Score (Salimans et al. 2016):
   the classifier score of the ``inception_2015`` graph over 10 splits.
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from ganlab import hookimpl
+from ganlab_builtins.metrics.conditional import ClassAgreement, ClassificationAccuracyScore
 from ganlab_builtins.metrics.inception import InceptionV3Features
 from ganlab_builtins.metrics.inception2015 import Inception2015Features
 from ganlab_builtins.metrics.intra_class import IntraClassFID
@@ -51,6 +55,12 @@ def register_metrics(register: Any) -> None:
     register("intra_fid", IntraClassFID,
              description="Intra-class FID: mean FID per class of a conditional run (lower "
                          "is better)")
+    register("class_agreement", ClassAgreement,
+             description="Conditional runs: share of samples classified as the class their "
+                         "latent asked for (higher is better)")
+    register("cas", ClassificationAccuracyScore,
+             description="Classification Accuracy Score: a classifier trained on generated "
+                         "images, tested on real held-out ones (higher is better)")
     register("inception_score", InceptionScore,
              description="Inception Score as published: inception_2015 graph, 50,000 samples, "
                          "10 splits (higher is better)")
