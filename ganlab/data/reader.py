@@ -43,7 +43,7 @@ READ_BUFFER_BYTES = 4 * 2**20
 
 
 def load_split(dataset: Any, split: str, *, with_metadata: bool = False,
-               deterministic: bool = False) -> tf.data.Dataset:
+               deterministic: bool = False, as_uint8: bool = False) -> tf.data.Dataset:
     """The unbatched ``tf.data.Dataset`` of one split of ``dataset``'s TFRecords.
 
     Args:
@@ -53,6 +53,8 @@ def load_split(dataset: Any, split: str, *, with_metadata: bool = False,
         with_metadata: Yield dicts (``image``, ``label``, ``attributes``,
             ``filename``, ``partition``) instead of bare images.
         deterministic: Keep the record order fixed.
+        as_uint8: Yield the decoded ``uint8`` pixels instead of float32 in
+            [-1, 1] (a quarter of the bytes, for a cache of decoded images).
 
     Raises:
         DataError: The TFRecords are missing, were prepared with other
@@ -69,12 +71,12 @@ def load_split(dataset: Any, split: str, *, with_metadata: bool = False,
             f"({'; '.join(differences)}). Prepare them again with `ganlab prepare "
             "EXPERIMENT.yaml --overwrite`.")
     return read_tfrecords(dataset.tfrecords, split, with_metadata=with_metadata,
-                          deterministic=deterministic, manifest=manifest)
+                          deterministic=deterministic, manifest=manifest, as_uint8=as_uint8)
 
 
 def read_tfrecords(folder: str | Path, split: str = ALL_SPLITS, *, with_metadata: bool = False,
-                   deterministic: bool = False,
-                   manifest: Mapping[str, Any] | None = None) -> tf.data.Dataset:
+                   deterministic: bool = False, manifest: Mapping[str, Any] | None = None,
+                   as_uint8: bool = False) -> tf.data.Dataset:
     """Like :func:`load_split` for a TFRecord folder, without checking options.
 
     Raises:
@@ -90,7 +92,8 @@ def read_tfrecords(folder: str | Path, split: str = ALL_SPLITS, *, with_metadata
                         "Prepare them again with `ganlab prepare EXPERIMENT.yaml --overwrite`.")
     files = [str(folder / shard["file"]) for shard in shards]
     shape = tuple(int(n) for n in manifest["image_shape"])
-    parse = _record_parser(shape, int(manifest.get("attributes_length", 0)), with_metadata)
+    parse = _record_parser(shape, int(manifest.get("attributes_length", 0)), with_metadata,
+                           as_uint8)
     records = tf.data.Dataset.from_tensor_slices(tf.constant(files, dtype=tf.string))
     records = records.interleave(
         lambda path: tf.data.TFRecordDataset(path, buffer_size=READ_BUFFER_BYTES),
@@ -103,7 +106,8 @@ def read_tfrecords(folder: str | Path, split: str = ALL_SPLITS, *, with_metadata
     return images.with_options(options)
 
 
-def _record_parser(shape: tuple[int, ...], attributes_length: int, with_metadata: bool) -> Any:
+def _record_parser(shape: tuple[int, ...], attributes_length: int, with_metadata: bool,
+                   as_uint8: bool = False) -> Any:
     """A function mapping one serialized record to an image (or a dict)."""
     spec = features.parse_spec(attributes_length)
 
@@ -112,7 +116,8 @@ def _record_parser(shape: tuple[int, ...], attributes_length: int, with_metadata
         image = tf.io.decode_png(parsed[features.ENCODED], channels=shape[2])
         # ensure_shape both sets the static shape and checks it at run time.
         image = tf.ensure_shape(image, shape)
-        image = tf.cast(image, tf.float32) / 127.5 - 1.0
+        if not as_uint8:
+            image = to_training_range(image)
         if not with_metadata:
             return image
         attributes = (parsed[features.ATTRIBUTES] if attributes_length
@@ -126,6 +131,11 @@ def _record_parser(shape: tuple[int, ...], attributes_length: int, with_metadata
         }
 
     return parse
+
+
+def to_training_range(image: tf.Tensor) -> tf.Tensor:
+    """Decoded ``uint8`` pixels as the float32 [-1, 1] images training reads."""
+    return tf.cast(image, tf.float32) / 127.5 - 1.0
 
 
 # -- verification -------------------------------------------------------------------------------
