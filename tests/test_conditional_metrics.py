@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from bars_plugin import CLASSES, SIDE, Bars, bar_rows
 from ganlab_builtins.metrics.conditional import ClassAgreement, ClassificationAccuracyScore
+from ganlab_builtins.metrics.scorers import ClassifierScore
 
 from ganlab.errors import ConfigError
 from ganlab.evaluation import EvaluationContext, latent_batches
@@ -81,6 +82,12 @@ def test_class_agreement_of_real_images_is_the_classifier_accuracy() -> None:
     answers = reader.probabilities(images[picked] / 127.5 - 1).argmax(axis=1)
     assert result.scores["class_agreement"] == pytest.approx(np.mean(answers == labels[picked]))
     assert result.protocol.samples == "real:test"
+
+
+def test_classifier_score_records_how_the_classifier_is_calibrated() -> None:
+    result = ClassifierScore(extractor="bar_reader", num_samples=40).compute(
+        None, None, context=context(bar_generator(RIGHT)))
+    assert result.details["classifier_calibration"] == "not a trained classifier"
 
 
 @pytest.mark.parametrize("metric", [ClassAgreement(extractor="bar_reader"),

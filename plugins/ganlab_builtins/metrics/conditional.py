@@ -39,7 +39,12 @@ from ganlab.errors import ConfigError, DataError, TrainingError
 from ganlab.evaluation import EvaluationContext, MetricResult, latent_batches
 from ganlab.evaluation.bounds import check_sample_count
 from ganlab.evaluation.context import evenly_spaced, extract_probabilities
-from ganlab_builtins.metrics.scorers import _positive_int, _StreamedMetric, with_common_params
+from ganlab_builtins.metrics.scorers import (
+    _positive_int,
+    _StreamedMetric,
+    calibration_of,
+    with_common_params,
+)
 
 #: Generated images the CAS classifier trains on by default (bounded: it trains a CNN).
 CAS_SAMPLES = 5_000
@@ -167,8 +172,7 @@ class ClassAgreement(_StreamedMetric):
         return MetricResult({"class_agreement": float(hits.mean()),
                              "class_agreement_worst": min(per_class.values())}, protocol,
                             {"per_class": per_class,
-                             "classifier_calibration": str(getattr(extractor, "calibration",
-                                                                   "unknown"))})
+                             "classifier_calibration": calibration_of(extractor)})
 
 
 @dataclass(frozen=True)

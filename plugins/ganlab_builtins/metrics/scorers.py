@@ -255,6 +255,15 @@ class PrecisionRecall(_FeatureMetric):
         return {"precision": precision, "recall": recall}
 
 
+def calibration_of(extractor: Any) -> str:
+    """How a classifier extractor's probabilities are calibrated, for the record.
+
+    The ``domain`` classifier says (its fitted temperature, or uncalibrated);
+    other extractors are recorded as not saying.
+    """
+    return str(getattr(extractor, "calibration", "not stated by the extractor"))
+
+
 @with_common_params
 class ClassifierScore(_StreamedMetric):
     """The Inception-Score formula with a classifier extractor (``domain`` by default).
@@ -275,7 +284,9 @@ class ClassifierScore(_StreamedMetric):
         **common: See the module docstring (``num_real`` and ``split`` are unused).
 
     Scores: ``classifier_score``, ``confident_share``. Details:
-    ``class_histogram`` and ``label_names``.
+    ``class_histogram``, ``label_names`` and ``classifier_calibration`` (the
+    domain classifier's temperature, or "uncalibrated" for one trained
+    before calibration existed).
     """
 
     name = "classifier_score"
@@ -306,7 +317,8 @@ class ClassifierScore(_StreamedMetric):
         return MetricResult({"classifier_score": scores.score,
                              "confident_share": scores.confident_share}, protocol,
                             {"class_histogram": scores.histogram,
-                             "label_names": [str(n) for n in extractor.label_names]})
+                             "label_names": [str(n) for n in extractor.label_names],
+                             "classifier_calibration": calibration_of(extractor)})
 
 
 @with_common_params
