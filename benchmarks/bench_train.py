@@ -31,6 +31,9 @@ Usage::
 
     .venv/bin/python benchmarks/bench_train.py [--rounds 2] [--epochs 3] [--mode process|inprocess]
         [--sections 1,2,3,4,5] [--ks 1,8]
+
+``--ks``: the ``train.steps_per_execution`` values measured (in process mode,
+every one but 1 is a ganlab side of its own, beside the defaults).
 """
 
 from __future__ import annotations
@@ -80,26 +83,37 @@ def experiment_data(work: Path, name: str, **train: Any) -> dict[str, Any]:
     }
 
 
+#: The benchmarks' plugin: the ``epoch_clock`` callback (epoch wall and CPU seconds).
+CLOCK_PLUGIN = Path(__file__).resolve().parent / "epoch_clock.py"
+
+
 def load(data: dict[str, Any]) -> tuple[Any, Any]:
-    """The validated experiment and the plugin registry."""
+    """The validated experiment and the plugin registry (with ``epoch_clock``)."""
     from ganlab.experiment import experiment_from_data
     from ganlab.plugins import load_plugins
 
-    experiment = experiment_from_data(data)
-    return experiment, load_plugins([]).registry
+    registry = load_plugins([str(CLOCK_PLUGIN)]).registry
+    return experiment_from_data(data), registry
 
 
-def ganlab_epochs(work: Path, name: str, epochs: int, **train: Any) -> list[float]:
-    """Epoch seconds of a real ``ganlab run`` (from its history.csv)."""
+def ganlab_epochs(work: Path, name: str, epochs: int, **train: Any) -> dict[str, list[float]]:
+    """Epoch seconds of a real ``ganlab run`` in this process.
+
+    ``wall``: what history.csv reports; ``cpu``: this process's CPU seconds
+    per epoch (the ``epoch_clock`` callback).
+    """
     import csv
 
     from ganlab.engine.runner import run_experiment
 
     data = experiment_data(work, name, epochs=epochs, **train)
+    clock = work / f"{name}.clock.json"
+    data["callbacks"] = [{"name": "epoch_clock", "params": {"path": str(clock)}}]
     experiment, registry = load(data)
     run_experiment(experiment, registry, {}, echo=lambda message: None)
     with open(Path(data["run_dir"]) / "history.csv", newline="") as stream:
-        return [float(row["seconds"]) for row in csv.DictReader(stream)]
+        wall = [float(row["seconds"]) for row in csv.DictReader(stream)]
+    return {"wall": wall, "cpu": json.loads(clock.read_text())["cpu"]}
 
 
 def models(work: Path) -> tuple[Any, Any]:
@@ -122,8 +136,11 @@ def digits(work: Path) -> np.ndarray:
 
 # -- the reference: the Keras DCGAN guide --------------------------------------------------
 def reference_epochs(work: Path, images: np.ndarray, epochs: int, jit_compile: bool,
-                     prefetch: int | None = None) -> list[float]:
+                     prefetch: int | None = None, clocks: dict[str, list[float]] | None = None
+                     ) -> list[float]:
     """Epoch seconds of the Keras-guide GAN (``train_step`` + ``fit``).
+
+    ``clocks``, when given, receives ``wall`` and ``cpu`` (process CPU) seconds per epoch.
 
     ``prefetch`` ``None`` is the guide's ``prefetch(tf.data.AUTOTUNE)``; a number
     turns tf.data's autotuner off and prefetches that many batches (the
@@ -189,11 +206,13 @@ def reference_epochs(work: Path, images: np.ndarray, epochs: int, jit_compile: b
         dataset = dataset.prefetch(prefetch).with_options(options)
     timer = EpochTimer()
     gan.fit(dataset, epochs=epochs, verbose=0, callbacks=[timer])
+    if clocks is not None:
+        clocks.update(wall=timer.seconds, cpu=timer.cpu)
     return timer.seconds
 
 
 class EpochTimer:
-    """A Keras callback recording each epoch's wall time."""
+    """A Keras callback recording each epoch's wall and process CPU seconds."""
 
     def __new__(cls) -> Any:
         import keras
@@ -202,19 +221,26 @@ class EpochTimer:
             def __init__(self) -> None:
                 super().__init__()
                 self.seconds: list[float] = []
+                self.cpu: list[float] = []
 
             def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
                 self.started = time.perf_counter()
+                self.cpu_started = time.process_time()
 
             def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
                 self.seconds.append(time.perf_counter() - self.started)
+                self.cpu.append(time.process_time() - self.cpu_started)
 
         return Timer()
 
 
 # -- the bare loop ------------------------------------------------------------------------------
-def bare_epochs(work: Path, epochs: int, jit_compile: bool) -> list[float]:
-    """Epoch seconds of a bare ``tf.function`` loop over ganlab's own step and batches."""
+def bare_epochs(work: Path, epochs: int, jit_compile: bool,
+                clocks: dict[str, list[float]] | None = None) -> list[float]:
+    """Epoch seconds of a bare ``tf.function`` loop over ganlab's own step and batches.
+
+    ``clocks``, when given, receives ``wall`` and ``cpu`` (process CPU) seconds per epoch.
+    """
     import tensorflow as tf
 
     from ganlab.data.pipeline import epoch_dataset, training_images
@@ -228,34 +254,47 @@ def bare_epochs(work: Path, epochs: int, jit_compile: bool) -> list[float]:
     trainer = build_trainer(experiment, registry, tf.distribute.get_strategy(), dataset, steps)
     step = tf.function(lambda batch: trainer.distributed_step(batch, train_g=True))
     images = training_images(dataset, fixed_order=False, cache=True)
-    seconds = []
+    seconds, cpu = [], []
     for epoch in range(epochs):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         logs = None
         for batch in epoch_dataset(images, epoch=epoch, seed=0, batch_size=BATCH, steps=steps,
                                    skip=0, shuffle_buffer=10000, deterministic=False):
             logs = step(batch)
         float(logs["d_loss"])  # wait for the last step
         seconds.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
+    if clocks is not None:
+        clocks.update(wall=seconds, cpu=cpu)
     return seconds
 
 
 # -- each side in its own process, as a user runs it ---------------------------------------------
-def ganlab_process(work: Path, name: str, epochs: int, **train: Any) -> list[float]:
-    """Epoch seconds of ``ganlab run EXPERIMENT.yaml``: the real CLI in its own process."""
+def ganlab_process(work: Path, name: str, epochs: int, **train: Any) -> dict[str, list[float]]:
+    """Epoch seconds of ``ganlab run EXPERIMENT.yaml``: the real CLI in its own process.
+
+    ``wall``: the epoch seconds ganlab reports (history.csv); ``cpu``: the
+    process's CPU seconds per epoch, from the ``epoch_clock`` callback of
+    ``benchmarks/epoch_clock.py`` (loaded with ``-p``; it acts only at epoch
+    boundaries).
+    """
     import csv
 
     import yaml
 
     data = experiment_data(work, name, epochs=epochs, **train)
+    clock = work / f"{name}.clock.json"
+    data["callbacks"] = [{"name": "epoch_clock", "params": {"path": str(clock)}}]
     path = work / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    done = subprocess.run([sys.executable, "-m", "ganlab", "run", str(path)],
+    done = subprocess.run([sys.executable, "-m", "ganlab", "-p", str(CLOCK_PLUGIN), "run",
+                           str(path)],
                           capture_output=True, text=True, check=False, env=child_env())
     if done.returncode:
         raise SystemExit(f"ganlab run {name} failed:\n{done.stderr[-4000:]}")
     with open(Path(data["run_dir"]) / "history.csv", newline="") as stream:
-        return [float(row["seconds"]) for row in csv.DictReader(stream)]
+        wall = [float(row["seconds"]) for row in csv.DictReader(stream)]
+    return {"wall": wall, "cpu": json.loads(clock.read_text())["cpu"]}
 
 
 def child_env() -> dict[str, str]:
@@ -265,27 +304,31 @@ def child_env() -> dict[str, str]:
 
 
 def reference_process(work: Path, epochs: int, jit_compile: bool,
-                      prefetch: int | None) -> list[float]:
-    """Epoch seconds of the Keras-guide GAN trained by ``fit`` in a process of its own."""
+                      prefetch: int | None) -> dict[str, list[float]]:
+    """Epoch wall and CPU seconds of the Keras-guide GAN trained by ``fit`` in its own process."""
     return harness.in_child(__file__, "reference", {"work": str(work), "epochs": epochs,
-                                            "jit_compile": jit_compile, "prefetch": prefetch},
-                    env=child_env())["seconds"]
+                                                    "jit_compile": jit_compile,
+                                                    "prefetch": prefetch}, env=child_env())
 
 
-def bare_process(work: Path, epochs: int) -> list[float]:
-    """Epoch seconds of the bare ``tf.function`` loop in a process of its own."""
+def bare_process(work: Path, epochs: int) -> dict[str, list[float]]:
+    """Epoch wall and CPU seconds of the bare ``tf.function`` loop in its own process."""
     return harness.in_child(__file__, "bare", {"work": str(work), "epochs": epochs},
-                    env=child_env())["seconds"]
+                            env=child_env())
 
 
 def _reference_child(args: dict[str, Any]) -> dict[str, Any]:
     work = Path(args["work"])
-    return {"seconds": reference_epochs(work, digits(work), args["epochs"], args["jit_compile"],
-                                        args["prefetch"])}
+    clocks: dict[str, list[float]] = {}
+    reference_epochs(work, digits(work), args["epochs"], args["jit_compile"], args["prefetch"],
+                     clocks)
+    return clocks
 
 
 def _bare_child(args: dict[str, Any]) -> dict[str, Any]:
-    return {"seconds": bare_epochs(Path(args["work"]), args["epochs"], False)}
+    clocks: dict[str, list[float]] = {}
+    bare_epochs(Path(args["work"]), args["epochs"], False, clocks)
+    return clocks
 
 
 CHILDREN = {"reference": _reference_child, "bare": _bare_child}
@@ -298,58 +341,76 @@ def separate_processes(work: Path, args: argparse.Namespace,
     ganlab is the real ``ganlab run`` on an experiment file; the reference is
     the Keras guide's GAN as it writes it (``prefetch(AUTOTUNE)``) and without
     tf.data's autotuner (``prefetch(4)``, stall-free), each with XLA off and on;
-    the bare loop is ganlab's own step in a plain ``tf.function`` loop.
+    the bare loop is ganlab's own step in a plain ``tf.function`` loop. Every
+    ratio is given twice: from wall seconds (what a user waits) and from the
+    process's CPU seconds (the work done, which a busy machine disturbs much
+    less: another job takes cores away from a side, not work).
     """
     run = 0
 
-    def ganlab(**train: Any) -> Callable[[], list[float]]:
-        def measure() -> list[float]:
+    def ganlab(**train: Any) -> Callable[[], dict[str, list[float]]]:
+        def measure() -> dict[str, list[float]]:
             nonlocal run
             run += 1
             return ganlab_process(work, f"p{run}", args.epochs, **train)
         return measure
 
-    def reference(jit: bool, prefetch: int | None) -> Callable[[], list[float]]:
+    def reference(jit: bool, prefetch: int | None) -> Callable[[], dict[str, list[float]]]:
         return lambda: reference_process(work, args.epochs, jit, prefetch)
 
+    cpu: dict[str, list[float]] = {}
+    ks = [k for k in (int(k) for k in args.ks.split(",")) if k != 1]
     times = alternate(args.rounds, {
-        "ganlab defaults (K=1, XLA off)": ganlab(),
-        "ganlab K=8": ganlab(steps_per_execution=8),
+        DEFAULTS: ganlab(),
+        **{f"ganlab K={k}": ganlab(steps_per_execution=k) for k in ks},
         "ganlab XLA on": ganlab(jit_compile=True),
-        "reference as the guide writes it (AUTOTUNE)": reference(False, None),
-        "reference, autotuner off, prefetch(4)": reference(False, 4),
+        GUIDE: reference(False, None),
+        STALL_FREE: reference(False, 4),
         "reference, autotuner off, XLA on": reference(True, 4),
-        "bare loop (ganlab's step)": lambda: bare_process(work, args.epochs)})
+        BARE: lambda: bare_process(work, args.epochs)}, cpu)
+    section = {"epoch_seconds": times, "epoch_cpu_seconds": cpu, "load": LOAD,
+               "wall": process_ratios(times), "cpu": process_ratios(cpu)}
+    report["separate_processes"] = section
+    rows = [(f"  median epoch: {name}", f"{statistics.median(times[name]):.2f} s wall, "
+                                         f"{statistics.median(cpu[name]):.2f} s CPU")
+            for name in times]
+    wall, work_done = section["wall"], section["cpu"]
+    labels = [*PROCESS_ROWS, *((f"k{k}_vs_defaults", f"ganlab K={k} / defaults") for k in ks)]
+    return [*rows, *((label, f"{wall[key]} (wall) | {work_done[key]} (CPU)")
+                     for key, label in labels)]
+
+
+DEFAULTS, BARE = "ganlab defaults (K=1, XLA off)", "bare loop (ganlab's step)"
+GUIDE = "reference as the guide writes it (AUTOTUNE)"
+STALL_FREE = "reference, autotuner off, prefetch(4)"
+PROCESS_ROWS = (
+    ("defaults_vs_stall_free_reference", "ganlab defaults / stall-free reference (target ≥ 1.05×)"),
+    ("defaults_vs_guide_as_written", "ganlab defaults / reference as the guide writes it"),
+    ("best_vs_best", "best ganlab / best reference (target ≥ 1.3×)"),
+    ("overhead_over_bare_loop", "ganlab defaults over the bare loop (target ≤ 3 %)"),
+    ("bare_loop_vs_stall_free_reference", "bare loop / stall-free reference (the step alone)"),
+    ("xla", "XLA on / off: ganlab, reference (> 1× is faster with XLA)"))
+#: The 1-minute load average before each side ran (the machine may be shared).
+LOAD: dict[str, list[float]] = {}
+
+
+def process_ratios(times: dict[str, list[float]]) -> dict[str, str]:
+    """The separate-process comparisons of ``times`` (wall or CPU seconds), as table cells."""
     ganlab_sides = [name for name in times if name.startswith("ganlab")]
     reference_sides = [name for name in times if name.startswith("reference")]
     best_ganlab = min(ganlab_sides, key=lambda name: statistics.median(times[name]))
     best_reference = min(reference_sides, key=lambda name: statistics.median(times[name]))
-    defaults, stall_free = "ganlab defaults (K=1, XLA off)", "reference, autotuner off, prefetch(4)"
-    section = {
-        "epoch_seconds": times,
-        "medians": {name: statistics.median(values) for name, values in times.items()},
-        "defaults_vs_stall_free_reference": ratio(times, stall_free, defaults),
-        "defaults_vs_guide_as_written": ratio(
-            times, "reference as the guide writes it (AUTOTUNE)", defaults),
-        "best_vs_best": ratio(times, best_reference, best_ganlab),
-        "best": {"ganlab": best_ganlab, "reference": best_reference},
-        "overhead_over_bare_loop": ratio(times, defaults, "bare loop (ganlab's step)") - 1,
-        "xla_speedup_ganlab": ratio(times, defaults, "ganlab XLA on"),
-        "xla_speedup_reference": ratio(times, stall_free, "reference, autotuner off, XLA on")}
-    report["separate_processes"] = section
-    return [
-        *((f"  median epoch: {name}", f"{seconds:.2f} s")
-          for name, seconds in section["medians"].items()),
-        ("ganlab defaults / stall-free reference (target ≥ 1.05×)",
-         f"{section['defaults_vs_stall_free_reference']:.2f}×"),
-        ("ganlab defaults / reference as the guide writes it",
-         f"{section['defaults_vs_guide_as_written']:.2f}×"),
-        (f"best ganlab ({best_ganlab}) / best reference ({best_reference}) (target ≥ 1.3×)",
-         f"{section['best_vs_best']:.2f}×"),
-        ("ganlab defaults over the bare loop (target ≤ 3 %)",
-         f"{100 * section['overhead_over_bare_loop']:+.1f} %"),
-        ("XLA on / off: ganlab, reference (> 1× is faster with XLA)",
-         f"{section['xla_speedup_ganlab']:.2f}×, {section['xla_speedup_reference']:.2f}×")]
+    return {
+        "defaults_vs_stall_free_reference": f"{ratio(times, STALL_FREE, DEFAULTS):.2f}×",
+        "defaults_vs_guide_as_written": f"{ratio(times, GUIDE, DEFAULTS):.2f}×",
+        "best_vs_best": (f"{ratio(times, best_reference, best_ganlab):.2f}× "
+                         f"({best_ganlab} / {best_reference})"),
+        "overhead_over_bare_loop": f"{100 * (ratio(times, DEFAULTS, BARE) - 1):+.1f} %",
+        "bare_loop_vs_stall_free_reference": f"{ratio(times, STALL_FREE, BARE):.2f}×",
+        **{f"k{name.split('=')[1]}_vs_defaults": f"{ratio(times, DEFAULTS, name):.2f}×"
+           for name in ganlab_sides if name.startswith("ganlab K=")},
+        "xla": (f"{ratio(times, DEFAULTS, 'ganlab XLA on'):.2f}×, "
+                f"{ratio(times, STALL_FREE, 'reference, autotuner off, XLA on'):.2f}×")}
 
 
 # -- FLOPs --------------------------------------------------------------------------------------
@@ -504,16 +565,28 @@ def gpu_training(work: Path, folder: Path, batch: int, count: int) -> dict[str, 
 
 
 # -- the run -------------------------------------------------------------------------------------
-def alternate(rounds: int, sides: dict[str, Callable[[], list[float]]]) -> dict[str, list[float]]:
-    """Run every side once per round, in turn; keep the epoch times after the first epoch."""
+def alternate(rounds: int, sides: dict[str, Callable[[], Any]],
+              cpu: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
+    """Run every side once per round, in turn; keep the epoch times after the first epoch.
+
+    A side returns its epoch seconds, or ``{"wall": [...], "cpu": [...]}``
+    (a process of its own): its CPU seconds then go to ``cpu``. The load
+    average before each side is kept in :data:`LOAD`.
+    """
     times: dict[str, list[float]] = {name: [] for name in sides}
     for round_index in range(rounds):
         order = list(sides) if round_index % 2 == 0 else list(sides)[::-1]
         for name in order:
-            epochs = sides[name]()
+            load = os.getloadavg()[0]
+            LOAD.setdefault(name, []).append(load)
+            measured = sides[name]()
+            epochs = measured["wall"] if isinstance(measured, dict) else measured
             times[name].extend(epochs[1:])
-            print(f"  round {round_index + 1} {name}: "
-                  + ", ".join(f"{s:.2f}" for s in epochs) + " s", flush=True)
+            line = ", ".join(f"{s:.2f}" for s in epochs) + " s"
+            if isinstance(measured, dict) and cpu is not None:
+                cpu.setdefault(name, []).extend(measured["cpu"][1:])
+                line += " wall; CPU " + ", ".join(f"{s:.2f}" for s in measured["cpu"]) + " s"
+            print(f"  round {round_index + 1} {name} (load {load:.1f}): {line}", flush=True)
     return times
 
 
@@ -537,7 +610,8 @@ def main() -> None:
     parser.add_argument("--sections", default="1,2,3,4,5",
                         help="comma-separated sections to run")
     parser.add_argument("--ks", default="1,8",
-                        help="steps_per_execution values of section 2 (the first is the base)")
+                        help="steps_per_execution values: section 2's (the first is the "
+                             "base); in process mode each one but 1 is a ganlab side")
     parser.add_argument("--mode", choices=("process", "inprocess"), default="process",
                         help="sections 1-2: each side in its own process, as a user runs it "
                              "(default), or all sides in this process")
@@ -570,15 +644,24 @@ def main() -> None:
         images = digits(work)
         run = 0
 
-        def ganlab(**train: Any) -> Callable[[], list[float]]:
-            def measure() -> list[float]:
+        def ganlab(**train: Any) -> Callable[[], dict[str, list[float]]]:
+            def measure() -> dict[str, list[float]]:
                 nonlocal run
                 run += 1
                 return ganlab_epochs(work, f"g{run}", args.epochs, **train)
             return measure
 
-        def reference(jit: bool) -> Callable[[], list[float]]:
-            return lambda: reference_epochs(work, images, args.epochs, jit)
+        def reference(jit: bool) -> Callable[[], dict[str, list[float]]]:
+            def measure() -> dict[str, list[float]]:
+                clocks: dict[str, list[float]] = {}
+                reference_epochs(work, images, args.epochs, jit, None, clocks)
+                return clocks
+            return measure
+
+        def bare() -> dict[str, list[float]]:
+            clocks: dict[str, list[float]] = {}
+            bare_epochs(work, args.epochs, False, clocks)
+            return clocks
 
         if args.mode == "process" and sections & {1, 2}:
             print("1-2. each side in its own process: ganlab run, the Keras-guide reference, "
@@ -589,13 +672,16 @@ def main() -> None:
             print("1. ganlab vs the Keras-guide reference", flush=True)
             # ganlab's defaults are XLA off and K=1 (XLA measured slower on CPU): the
             # "defaults" side is the XLA-off one.
+            cpu: dict[str, list[float]] = {}
             plain = alternate(args.rounds, {"ganlab (XLA off)": ganlab(jit_compile=False),
-                                            "reference (XLA off)": reference(False)})
+                                            "reference (XLA off)": reference(False)}, cpu)
             xla = alternate(args.rounds, {"ganlab (XLA on)": ganlab(jit_compile=True),
-                                          "reference (XLA on)": reference(True)})
+                                          "reference (XLA on)": reference(True)}, cpu)
             times = {**plain, **xla}
             report["vs_reference"] = {
-                "epoch_seconds": times,
+                "epoch_seconds": times, "epoch_cpu_seconds": cpu,
+                "cpu_xla_off_both": ratio(cpu, "reference (XLA off)", "ganlab (XLA off)"),
+                "cpu_xla_on_both": ratio(cpu, "reference (XLA on)", "ganlab (XLA on)"),
                 "xla_off_both": ratio(times, "reference (XLA off)", "ganlab (XLA off)"),
                 "defaults_vs_guide": ratio(times, "reference (XLA off)", "ganlab (XLA off)"),
                 "xla_on_both": ratio(times, "reference (XLA on)", "ganlab (XLA on)"),
@@ -612,29 +698,39 @@ def main() -> None:
                       f"{section['xla_on_both']:.2f}×"),
                      ("  the same, best epoch of each side: XLA off / on",
                       f"{section['xla_off_both_best_epochs']:.2f}× / "
-                      f"{section['xla_on_both_best_epochs']:.2f}×")]
+                      f"{section['xla_on_both_best_epochs']:.2f}×"),
+                     ("  the same from CPU seconds: XLA off / on",
+                      f"{section['cpu_xla_off_both']:.2f}× / {section['cpu_xla_on_both']:.2f}×"),
+                     ("XLA on / off from CPU seconds: ganlab, reference",
+                      f"{ratio(cpu, 'ganlab (XLA off)', 'ganlab (XLA on)'):.2f}×, "
+                      f"{ratio(cpu, 'reference (XLA off)', 'reference (XLA on)'):.2f}×")]
         if 2 in sections:
             print("2. ganlab vs a bare tf.function loop; steps_per_execution", flush=True)
             ks = [int(k) for k in args.ks.split(",")]
             sides = {f"ganlab K={k}": ganlab(steps_per_execution=k) for k in ks}
-            times = alternate(args.rounds, {
-                **sides, "bare loop": lambda: bare_epochs(work, args.epochs, False)})
+            cpu = {}
+            times = alternate(args.rounds, {**sides, "bare loop": bare}, cpu)
             first = f"ganlab K={ks[0]}"
             overhead = ratio(times, first, "bare loop") - 1
-            report["overhead"] = {"epoch_seconds": times, f"overhead_k{ks[0]}": overhead}
-            rows.append((f"{first} over the bare loop (target ≤ 3 %)", f"{100 * overhead:+.1f} %"))
+            cpu_overhead = ratio(cpu, first, "bare loop") - 1
+            report["overhead"] = {"epoch_seconds": times, "epoch_cpu_seconds": cpu,
+                                  f"overhead_k{ks[0]}": overhead,
+                                  f"cpu_overhead_k{ks[0]}": cpu_overhead}
+            rows.append((f"{first} over the bare loop (target ≤ 3 %): wall | CPU",
+                         f"{100 * overhead:+.1f} % | {100 * cpu_overhead:+.1f} %"))
             for k in ks[1:]:
                 over = ratio(times, f"ganlab K={k}", "bare loop") - 1
                 speedup = ratio(times, first, f"ganlab K={k}")
                 report["overhead"].update({f"overhead_k{k}": over,
                                            f"k{k}_vs_k{ks[0]}": speedup})
                 rows += [(f"ganlab K={k} over the bare loop", f"{100 * over:+.1f} %"),
-                         (f"K={k} speed-up over {first}", f"{speedup:.3f}×")]
+                         (f"K={k} speed-up over {first}: wall | CPU",
+                          f"{speedup:.3f}× | {ratio(cpu, first, f'ganlab K={k}'):.3f}×")]
         if 3 in sections:
             print("3. FLOP/s", flush=True)
             flops = step_flops(work)
             peak = matmul_flops_per_second()
-            seconds = ganlab_epochs(work, "flops", args.epochs)[1:]
+            seconds = ganlab_epochs(work, "flops", args.epochs)["wall"][1:]
             # The machine may be shared: the best of a measurement before and after.
             peak = max(peak, matmul_flops_per_second())
             per_step = statistics.median(seconds) / (5000 // BATCH)
