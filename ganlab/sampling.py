@@ -59,8 +59,8 @@ def truncate_chosen(latents: np.ndarray, threshold: float, seed: int | None, run
 def draw_grid(run_dir: Path, *, num: int, out: Path, seed: int | None = None,
               rows: int | None = None, numbered: bool = False, epoch: int | None = None,
               label: int | str | None = None, generator: str | None = None,
-              truncation: float | None = None) -> Path:
-    """Write a grid of ``num`` generated images to ``out``.
+              truncation: float | None = None) -> tuple[Path, Any]:
+    """Write a grid of ``num`` generated images to ``out``; the path and the generator used.
 
     Args:
         run_dir: The run directory.
@@ -79,11 +79,15 @@ def draw_grid(run_dir: Path, *, num: int, out: Path, seed: int | None = None,
         truncation: Truncate the (normal) latents at this threshold
             (:func:`truncate_chosen`).
 
+    Returns:
+        The PNG's path and the :class:`ganlab.restore.RestoredGenerator` that
+        drew it (which generator, from which file).
+
     Raises:
         RunDirectoryError: ``label`` is given for an unconditional run, or is
             not one of its classes.
     """
-    from ganlab.restore import load_generator, read_run_info
+    from ganlab.restore import read_run_info, restore_generator
 
     info = read_run_info(run_dir)
     latents, labels = choose_latents(info.latent_bank, num, seed, info.latent_dim,
@@ -100,15 +104,16 @@ def draw_grid(run_dir: Path, *, num: int, out: Path, seed: int | None = None,
             latents = with_class(latents, info.num_classes, index)
         except ValueError as exc:
             raise RunDirectoryError(f"Cannot draw class '{label}' from {run_dir}: {exc}.") from None
-    images = generate(load_generator(run_dir, checkpoint=epoch, generator=generator), latents)
+    restored = restore_generator(run_dir, checkpoint=epoch, generator=generator)
+    images = generate(restored.generator, latents)
     rows = rows or max(1, int(math.floor(math.sqrt(num))))
     grid = tile(images, rows=rows)
     if not numbered:
-        return save_png(grid, out)
+        return save_png(grid, out), restored
     # Labels would hide most of a small cell: enlarge the grid first.
     scale = max(1, math.ceil(64 / images.shape[1]))
     picture = to_pil(grid)
     picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
     cell = (images.shape[1] * scale, images.shape[2] * scale)
     picture = label_cells(picture, labels, cell, math.ceil(num / rows), padding=2 * scale)
-    return save_png(picture, out)
+    return save_png(picture, out), restored

@@ -97,6 +97,9 @@ def test_sample_draws_with_the_ema_generator_unless_told_raw(finished: dict[str,
         out = tmp_path / f"{name}.png"
         result = run_cli(["sample", str(run_dir), "--num", "9", "--out", str(out), *extra])
         assert result.exit_code == 0, result.output
+        # The output line says which generator drew the grid.
+        said = "the raw (trained) generator" if name == "raw" else "the EMA generator"
+        assert said in result.output, result.output
         pictures[name] = out.read_bytes()
     assert pictures["default"] == pictures["ema"] != pictures["raw"]
 

@@ -190,10 +190,12 @@ def sample(run_dir: str, num: int, out: str, seed: int | None, rows: int | None,
     """Draw a grid of NUM images from RUN_DIR's generator (its EMA generator when it has one)."""
     from ganlab.sampling import draw_grid  # TensorFlow loads only here
 
-    path = draw_grid(Path(run_dir), num=num, out=Path(out), seed=seed, rows=rows,
-                     numbered=numbered, epoch=epoch, label=label, generator=generator,
-                     truncation=truncation)
-    click.echo(f"Wrote {num} samples to {path}")
+    path, drawn_by = draw_grid(Path(run_dir), num=num, out=Path(out), seed=seed, rows=rows,
+                               numbered=numbered, epoch=epoch, label=label, generator=generator,
+                               truncation=truncation)
+    which = "EMA" if drawn_by.kind == "ema" else "raw (trained)"
+    click.echo(f"Wrote {num} samples to {path} (the {which} generator, from "
+               f"{drawn_by.description}).")
 
 
 COMMANDS: list[click.Command] = [run, validate, sample]
