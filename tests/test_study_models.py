@@ -48,7 +48,7 @@ def test_every_run_of_the_sweep_resolves() -> None:
         check_components(experiment, registry)
         config = experiment.config
         assert config["architecture"]["name"] == run.overrides["architecture.name"]
-        assert config["train"]["ema"]["decay"] == 0.999
+        assert config["train"]["ema"]["decay"] == 0.99
         assert config["loss"]["name"] == "hinge"
         assert [block["name"] for block in config["regularizers"]] == \
             [block["name"] for block in run.overrides["regularizers"]]
