@@ -303,6 +303,14 @@ def test_celeba_attributes_train_a_multi_label_classifier(tmp_path: Path) -> Non
     assert probabilities.shape == (2, 40)
     assert probabilities.min() >= 0.0 and probabilities.max() <= 1.0
     assert extractor.classify(images).dtype == bool
+    # One temperature for all 40 sigmoids, fitted on one test image and reported on the other.
+    calibration = protocol["calibration"]
+    assert calibration["scope"] == "one temperature shared by all attributes"
+    assert calibration["ece_kind"] == "per (image, attribute) decision"
+    assert "even positions (1)" in calibration["fit_on"]
+    np.testing.assert_allclose(probabilities, 1 / (1 + np.exp(-extractor.logits(images)
+                                                             / protocol["temperature"])),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_registration_does_not_import_tensorflow() -> None:
