@@ -67,14 +67,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ganlab import hookimpl, params
-from ganlab.contracts import LATENT_DISTRIBUTIONS, class_count, latent_class
+from ganlab.contracts import LATENT_DISTRIBUTIONS, latent_class
+from ganlab_builtins.architecture import SquareImageArchitecture, check_square_image_shape
 from ganlab_builtins.layers import spectral_norm_mode
 
 if TYPE_CHECKING:  # keras is imported lazily: loading the plugin must stay cheap.
     import keras
 
 IMAGE_SIZES = (32, 64, 128)
-CHANNELS = (1, 3)
 KERNEL_SIZES = (4, 5)
 NORMALIZATIONS = ("batch", "layer", "none")
 INIT_STDDEV = 0.02
@@ -99,7 +99,7 @@ def hidden_resolutions(image_size: int) -> list[int]:
     return resolutions
 
 
-class DCGAN:
+class DCGAN(SquareImageArchitecture):
     """DCGAN generator and discriminator (Radford et al. 2015), paper defaults.
 
     Args:
@@ -145,6 +145,10 @@ class DCGAN:
 
     """
 
+    family = "DCGAN"
+    repr_fields = ("image_shape", "latent_dim", "generator_filters", "discriminator_filters",
+                   "kernel_size", "latent_distribution", "num_classes", "spectral_norm")
+
     def __init__(
         self,
         image_shape: Sequence[int],
@@ -162,49 +166,21 @@ class DCGAN:
         num_classes: int = 0,
         spectral_norm: str = "none",
     ) -> None:
-        self.image_shape = _check_image_shape(image_shape)
-        self.noise_dim = params.positive_int("latent_dim", latent_dim)
-        self.num_classes = class_count("num_classes", num_classes)
-        #: The generator's input: z, then the class entries of a conditional GAN.
-        self.latent_dim = self.noise_dim + self.num_classes
-        self.base_filters = params.positive_int("base_filters", base_filters)
-        self.generator_filters = params.positive_int(
-            "generator_filters", base_filters if generator_filters is None else generator_filters)
-        self.discriminator_filters = params.positive_int(
-            "discriminator_filters",
-            base_filters if discriminator_filters is None else discriminator_filters)
+        self.image_shape = check_square_image_shape(self.family, image_shape, IMAGE_SIZES)
+        self._set_latent(latent_dim, num_classes)
+        self._set_filters(base_filters, generator_filters, discriminator_filters)
         self.kernel_size = params.choice(
             "kernel_size", params.positive_int("kernel_size", kernel_size), KERNEL_SIZES)
         self.latent_distribution = params.choice(
             "latent_distribution", latent_distribution, LATENT_DISTRIBUTIONS)
-        self.batchnorm_momentum = params.fraction("batchnorm_momentum", batchnorm_momentum)
-        self.batchnorm_epsilon = params.positive_number("batchnorm_epsilon", batchnorm_epsilon)
-        if not isinstance(synchronized_bn, bool):
+        if not isinstance(synchronized_bn, bool):  # a TypeError in DCGAN, as it always was
             raise TypeError(f"synchronized_bn must be true or false, got {synchronized_bn!r}")
-        self.synchronized_bn = synchronized_bn
+        self._set_batch_norm(batchnorm_momentum, batchnorm_epsilon, synchronized_bn)
         self.spectral_norm = spectral_norm_mode(spectral_norm)
         if discriminator_norm is None:  # SN-DCGAN's discriminator has no batch norm
             discriminator_norm = "batch" if self.spectral_norm == "none" else "none"
         self.discriminator_norm = params.choice(
             "discriminator_norm", discriminator_norm, NORMALIZATIONS)
-
-    def __repr__(self) -> str:
-        return (f"DCGAN(image_shape={self.image_shape}, latent_dim={self.latent_dim}, "
-                f"generator_filters={self.generator_filters}, "
-                f"discriminator_filters={self.discriminator_filters}, "
-                f"kernel_size={self.kernel_size}, "
-                f"latent_distribution={self.latent_distribution!r}, "
-                f"num_classes={self.num_classes}, spectral_norm={self.spectral_norm!r})")
-
-    @property
-    def image_size(self) -> int:
-        """Height (= width) of the images."""
-        return self.image_shape[0]
-
-    @property
-    def channels(self) -> int:
-        """Image channels: 1 (gray) or 3 (RGB)."""
-        return self.image_shape[2]
 
     def build_generator(self) -> keras.Model:
         """The generator: ``(batch, latent_dim)`` → ``(batch, h, w, c)`` in [-1, 1].
@@ -319,24 +295,6 @@ def _weights() -> Any:
     import keras
 
     return keras.initializers.RandomNormal(0.0, INIT_STDDEV)
-
-
-def _check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
-    try:
-        height, width, channels = (int(v) for v in image_shape)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"DCGAN needs image_shape as (height, width, channels), got {image_shape!r}"
-        ) from None
-    if height != width or height not in IMAGE_SIZES:
-        raise ValueError(
-            f"DCGAN generates square images of {', '.join(map(str, IMAGE_SIZES))} pixels, but "
-            f"the dataset gives {height}×{width}; set the dataset's image size to one of those "
-            "(for MNIST, 32)"
-        )
-    if channels not in CHANNELS:
-        raise ValueError(f"DCGAN supports 1 (gray) or 3 (RGB) image channels, got {channels}")
-    return height, width, channels
 
 
 @hookimpl

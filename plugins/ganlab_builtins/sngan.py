@@ -57,14 +57,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ganlab import hookimpl, params
-from ganlab.contracts import LATENT_DISTRIBUTIONS, class_count, latent_class
+from ganlab.contracts import LATENT_DISTRIBUTIONS, latent_class
+from ganlab_builtins.architecture import SquareImageArchitecture, check_square_image_shape
 from ganlab_builtins.layers import spectral_norm_mode
 
 if TYPE_CHECKING:  # keras is imported lazily: loading the plugin must stay cheap.
     import keras
 
 IMAGE_SIZES = (32, 64, 128)
-CHANNELS = (1, 3)
 PROJECTION_SIZE = 4
 #: Generator widths in multiples of ch: (the 4×4 projection, each up block's output).
 GENERATOR_WIDTHS: dict[int, tuple[int, tuple[int, ...]]] = {
@@ -80,7 +80,7 @@ DISCRIMINATOR_BLOCKS: dict[int, tuple[tuple[int, bool], ...]] = {
 }
 
 
-class SNGAN:
+class SNGAN(SquareImageArchitecture):
     """SN-GAN ResNet generator and discriminator (Miyato et al. 2018), paper defaults.
 
     Args:
@@ -114,6 +114,10 @@ class SNGAN:
 
     """
 
+    family = "SNGAN"
+    repr_fields = ("image_shape", "latent_dim", "generator_filters", "discriminator_filters",
+                   "latent_distribution", "spectral_norm", "num_classes")
+
     def __init__(
         self,
         image_shape: Sequence[int],
@@ -129,40 +133,13 @@ class SNGAN:
         synchronized_bn: bool = False,
         num_classes: int = 0,
     ) -> None:
-        self.image_shape = _check_image_shape(image_shape)
-        self.noise_dim = params.positive_int("latent_dim", latent_dim)
-        self.num_classes = class_count("num_classes", num_classes)
-        #: The generator's input: z, then the class entries of a conditional GAN.
-        self.latent_dim = self.noise_dim + self.num_classes
-        self.base_filters = params.positive_int("base_filters", base_filters)
-        self.generator_filters = params.positive_int(
-            "generator_filters", base_filters if generator_filters is None else generator_filters)
-        self.discriminator_filters = params.positive_int(
-            "discriminator_filters",
-            base_filters if discriminator_filters is None else discriminator_filters)
+        self.image_shape = check_square_image_shape(self.family, image_shape, IMAGE_SIZES)
+        self._set_latent(latent_dim, num_classes)
+        self._set_filters(base_filters, generator_filters, discriminator_filters)
         self.latent_distribution = params.choice(
             "latent_distribution", latent_distribution, LATENT_DISTRIBUTIONS)
         self.spectral_norm = spectral_norm_mode(spectral_norm)
-        self.batchnorm_momentum = params.fraction("batchnorm_momentum", batchnorm_momentum)
-        self.batchnorm_epsilon = params.positive_number("batchnorm_epsilon", batchnorm_epsilon)
-        self.synchronized_bn = params.boolean("synchronized_bn", synchronized_bn)
-
-    def __repr__(self) -> str:
-        return (f"SNGAN(image_shape={self.image_shape}, latent_dim={self.latent_dim}, "
-                f"generator_filters={self.generator_filters}, "
-                f"discriminator_filters={self.discriminator_filters}, "
-                f"latent_distribution={self.latent_distribution!r}, "
-                f"spectral_norm={self.spectral_norm!r}, num_classes={self.num_classes})")
-
-    @property
-    def image_size(self) -> int:
-        """Height (= width) of the images."""
-        return self.image_shape[0]
-
-    @property
-    def channels(self) -> int:
-        """Image channels: 1 (gray) or 3 (RGB)."""
-        return self.image_shape[2]
+        self._set_batch_norm(batchnorm_momentum, batchnorm_epsilon, synchronized_bn)
 
     # -- generator ------------------------------------------------------------------------
 
@@ -341,24 +318,6 @@ def _conv(filters: int, kernel_size: int, gain_squared: float, name: str) -> ker
 
     return keras.layers.Conv2D(filters, kernel_size, padding="same",
                                kernel_initializer=_glorot(gain_squared), name=name)
-
-
-def _check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
-    try:
-        height, width, channels = (int(v) for v in image_shape)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"SNGAN needs image_shape as (height, width, channels), got {image_shape!r}"
-        ) from None
-    if height != width or height not in IMAGE_SIZES:
-        raise ValueError(
-            f"SNGAN generates square images of {', '.join(map(str, IMAGE_SIZES))} pixels, but "
-            f"the dataset gives {height}×{width}; set the dataset's image size to one of those "
-            "(for MNIST, 32)"
-        )
-    if channels not in CHANNELS:
-        raise ValueError(f"SNGAN supports 1 (gray) or 3 (RGB) image channels, got {channels}")
-    return height, width, channels
 
 
 @hookimpl

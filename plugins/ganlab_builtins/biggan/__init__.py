@@ -61,19 +61,19 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ganlab import hookimpl, params
-from ganlab.contracts import LATENT_DISTRIBUTIONS, class_count
+from ganlab.contracts import LATENT_DISTRIBUTIONS
+from ganlab_builtins.architecture import SquareImageArchitecture, check_square_image_shape
 from ganlab_builtins.biggan.tables import IMAGE_SIZES, attention_resolutions, generator_blocks
 from ganlab_builtins.layers import spectral_norm_mode
 
 if TYPE_CHECKING:  # keras is imported lazily: loading the plugin must stay cheap.
     import keras
 
-CHANNELS = (1, 3)
 #: The paper's largest attention resolution (at 128 px); smaller images use half their size.
 PAPER_ATTENTION = 64
 
 
-class BigGAN:
+class BigGAN(SquareImageArchitecture):
     """BigGAN-style generator and discriminator (Brock et al. 2019).
 
     Args:
@@ -104,6 +104,10 @@ class BigGAN:
 
     """
 
+    family = "BigGAN"
+    repr_fields = ("image_shape", "latent_dim", "generator_filters", "discriminator_filters",
+                   "attention_resolution", "spectral_norm", "num_classes")
+
     def __init__(
         self,
         image_shape: Sequence[int],
@@ -121,48 +125,21 @@ class BigGAN:
         batchnorm_epsilon: float = 1e-5,
         synchronized_bn: bool = False,
     ) -> None:
-        self.image_shape = _check_image_shape(image_shape)
-        self.noise_dim = params.positive_int("latent_dim", latent_dim)
+        self.image_shape = check_square_image_shape(self.family, image_shape, IMAGE_SIZES)
+        self._set_latent(latent_dim, num_classes)
         chunks = len(generator_blocks(self.image_size, 1)) + 1
         if self.noise_dim < chunks:
             raise ValueError(
                 f"latent_dim must be at least {chunks} at {self.image_size} px: z is split "
                 f"into {chunks} chunks (one for the 4×4 projection, one per generator "
                 f"block), got {self.noise_dim}")
-        self.num_classes = class_count("num_classes", num_classes)
-        #: The generator's input: z, then the class entries of a conditional GAN.
-        self.latent_dim = self.noise_dim + self.num_classes
-        self.base_filters = params.positive_int("base_filters", base_filters)
-        self.generator_filters = params.positive_int(
-            "generator_filters", base_filters if generator_filters is None else generator_filters)
-        self.discriminator_filters = params.positive_int(
-            "discriminator_filters",
-            base_filters if discriminator_filters is None else discriminator_filters)
+        self._set_filters(base_filters, generator_filters, discriminator_filters)
         self.shared_dim = params.positive_int("shared_dim", shared_dim)
         self.attention_resolution = self._check_attention(attention_resolution)
         self.spectral_norm = spectral_norm_mode(spectral_norm)
         self.latent_distribution = params.choice(
             "latent_distribution", latent_distribution, LATENT_DISTRIBUTIONS)
-        self.batchnorm_momentum = params.fraction("batchnorm_momentum", batchnorm_momentum)
-        self.batchnorm_epsilon = params.positive_number("batchnorm_epsilon", batchnorm_epsilon)
-        self.synchronized_bn = params.boolean("synchronized_bn", synchronized_bn)
-
-    def __repr__(self) -> str:
-        return (f"BigGAN(image_shape={self.image_shape}, latent_dim={self.latent_dim}, "
-                f"generator_filters={self.generator_filters}, "
-                f"discriminator_filters={self.discriminator_filters}, "
-                f"attention_resolution={self.attention_resolution}, "
-                f"spectral_norm={self.spectral_norm!r}, num_classes={self.num_classes})")
-
-    @property
-    def image_size(self) -> int:
-        """Height (= width) of the images."""
-        return self.image_shape[0]
-
-    @property
-    def channels(self) -> int:
-        """Image channels: 1 (gray) or 3 (RGB)."""
-        return self.image_shape[2]
+        self._set_batch_norm(batchnorm_momentum, batchnorm_epsilon, synchronized_bn)
 
     def latent_chunks(self) -> list[int]:
         """Sizes of z's chunks: the 4×4 projection's, then one per generator block."""
@@ -195,23 +172,6 @@ class BigGAN:
                 f"{', '.join(map(str, allowed))} at {self.image_size} px (a feature-map "
                 f"size both networks have), got {value}")
         return value
-
-
-def _check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
-    try:
-        height, width, channels = (int(v) for v in image_shape)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"BigGAN needs image_shape as (height, width, channels), got {image_shape!r}"
-        ) from None
-    if height != width or height not in IMAGE_SIZES:
-        raise ValueError(
-            f"BigGAN generates square images of {', '.join(map(str, IMAGE_SIZES))} pixels, "
-            f"but the dataset gives {height}×{width}; set the dataset's image size to one of "
-            "those (for MNIST, 32)")
-    if channels not in CHANNELS:
-        raise ValueError(f"BigGAN supports 1 (gray) or 3 (RGB) image channels, got {channels}")
-    return height, width, channels
 
 
 @hookimpl
