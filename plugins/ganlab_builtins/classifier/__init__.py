@@ -5,7 +5,8 @@ softmax; CelebA's 40 attributes, sigmoids), saved beside the TFRecords in
 ``<tfrecords>/.ganlab-classifier/`` (``domain.keras`` + ``domain.json``, its protocol
 and sha256). The ``domain`` feature extractor loads it for the evaluation
 metrics: its penultimate layer gives the features, its outputs the class or
-attribute probabilities. :func:`load_domain_classifier` is the same thing for
+attribute probabilities, calibrated by the temperature fitted on held-out
+images at training (:mod:`.calibration`). :func:`load_domain_classifier` is the same thing for
 plugins that want to classify images themselves.
 
 Registration imports neither TensorFlow nor Keras: the factory and the
