@@ -310,14 +310,7 @@ def check_regularizer_values(regularizer: Any, generator: Any, discriminator: An
             fake_discriminator=fake_critic, step=tf.constant(0, tf.int64),
             augment=augmenter(augment, tf.random.Generator.from_seed(0)))
         value = regularizer.penalty(inputs)
-    if value is None or not hasattr(value, "shape") or tuple(value.shape) != ():
-        shape = tuple(value.shape) if hasattr(value, "shape") else type(value).__name__
-        raise PluginError(f"The {role}: penalty() returned {shape}, not a scalar. Return the "
-                          "mean over the batch (tf.reduce_mean).")
-    number = float(tf.cast(value, tf.float32))
-    if not np.isfinite(number):
-        raise PluginError(f"The {role}: penalty() returned {number} on a sample batch; it "
-                          "must be finite.")
+    _check_finite_scalar(role, "penalty", value, "a sample batch")
     grads = tape.gradient(value, network.trainable_variables)
     if all(g is None for g in grads):
         raise PluginError(f"The {role}: penalty() has no gradient with respect to the "
@@ -325,6 +318,23 @@ def check_regularizer_values(regularizer: Any, generator: Any, discriminator: An
                           "it. Compute it from the discriminator's outputs in the inputs, "
                           "without tf.stop_gradient or numpy conversions.")
     return value
+
+
+def _check_finite_scalar(role: Role, name: str, value: Any, sample: str) -> None:
+    """Refuse what ``name()`` returned unless it is a finite scalar (a loss or penalty).
+
+    ``sample`` says what it was computed on, for the message about a non-finite value.
+    """
+    import tensorflow as tf
+
+    if value is None or not hasattr(value, "shape") or tuple(value.shape) != ():
+        shape = tuple(value.shape) if hasattr(value, "shape") else type(value).__name__
+        raise PluginError(f"The {role}: {name}() returned {shape}, not a scalar. Return the "
+                          "mean over the batch (tf.reduce_mean).")
+    number = float(tf.cast(value, tf.float32))
+    if not np.isfinite(number):
+        raise PluginError(f"The {role}: {name}() returned {number} on {sample}; it must be "
+                          "finite.")
 
 
 def _logits(discriminator: Any, images: Any) -> Any:
@@ -339,14 +349,7 @@ def _check_one_loss(role: Role, name: str, compute: Callable[[], Any], network: 
 
     with blamed_on(role, f"{name}()"), tf.GradientTape() as tape:
         value = compute()
-    if value is None or not hasattr(value, "shape") or tuple(value.shape) != ():
-        shape = tuple(value.shape) if hasattr(value, "shape") else type(value).__name__
-        raise PluginError(f"The {role}: {name}() returned {shape}, not a scalar. Return the "
-                          "mean over the batch (tf.reduce_mean).")
-    number = float(tf.cast(value, tf.float32))
-    if not np.isfinite(number):
-        raise PluginError(f"The {role}: {name}() returned {number} on a sample batch of "
-                          "real data and an untrained network; it must be finite.")
+    _check_finite_scalar(role, name, value, "a sample batch of real data and an untrained network")
     if not gradients:
         return
     grads = tape.gradient(value, network.trainable_variables)
