@@ -12,8 +12,8 @@ reported as ratios.
 Sections:
 
 1-2. ``--mode process`` (the default): every side in its own process, as a
-   user runs it: ``ganlab run EXPERIMENT.yaml`` (the real CLI; defaults, K =
-   8, XLA), the Keras DCGAN guide's GAN (a ``keras.Model`` subclass overriding
+   user runs it: ``ganlab run EXPERIMENT.yaml`` (the real CLI; defaults, each
+   K of ``--ks`` but 1, XLA), the Keras DCGAN guide's GAN (a ``keras.Model`` subclass overriding
    ``train_step``, trained with ``fit``, same architecture, data, batch and
    optimizer) as the guide writes it (``prefetch(AUTOTUNE)``), without tf.data's
    autotuner (``prefetch(4)``, stall-free) and with XLA, and ganlab's step in a
