@@ -53,7 +53,8 @@ def ensure_prepared(dataset: Any, echo: Callable[[str], None]) -> None:
 
 
 def training_images(dataset: Any, *, fixed_order: bool, cache: bool | None,
-                    labelled: bool = False, cache_file: str | Path | None = None) -> Any:
+                    labelled: bool = False, cache_file: str | Path | None = None,
+                    fill: bool | None = None) -> Any:
     """The unbatched training images, cached when asked (or, unset, when small).
 
     A cache holds the images decoded once. For the core's TFRecord datasets it
@@ -71,6 +72,11 @@ def training_images(dataset: Any, *, fixed_order: bool, cache: bool | None,
             of float32 images.
         labelled: Yield ``(image, label)`` pairs (int32 class labels, for a
             class-conditional GAN) instead of bare images.
+        fill: Fill the cache now. ``None``: unless ``fixed_order``, because a
+            multi-worker run (which reads in fixed order) shards the records
+            by file after this call, and a cache filled before that would
+            hold every worker's shards; such runs then rebuild the cache each
+            epoch as before.
         cache_file: Keep the cache in this file (a ``tf.data`` cache: files
             ``NAME.index`` and ``NAME.data-*``) instead of in memory, for data
             larger than the memory; see :func:`decoded_cache_file` for a name
@@ -83,9 +89,10 @@ def training_images(dataset: Any, *, fixed_order: bool, cache: bool | None,
         cache = dataset.num_examples() * height * width * channels * 4 <= AUTO_CACHE_BYTES
     if not cache:
         return _images(dataset, fixed_order=fixed_order, labelled=labelled)
+    fill = not fixed_order if fill is None else fill
     if not _reads_core_tfrecords(dataset):
         images = _images(dataset, fixed_order=fixed_order, labelled=labelled)
-        return _filled(images.cache("" if cache_file is None else str(cache_file)))
+        return _filled(images.cache("" if cache_file is None else str(cache_file)), fill)
     from ganlab.data.reader import load_split, to_training_range
 
     pixels = load_split(dataset, dataset.default_split, with_metadata=labelled,
@@ -93,7 +100,7 @@ def training_images(dataset: Any, *, fixed_order: bool, cache: bool | None,
     if labelled:
         pixels = pixels.map(lambda record: (record["image"],
                                             tf.cast(record["label"], tf.int32)))
-    pixels = _filled(pixels.cache("" if cache_file is None else str(cache_file)))
+    pixels = _filled(pixels.cache("" if cache_file is None else str(cache_file)), fill)
     scale = ((lambda image, label: (to_training_range(image), label)) if labelled
              else to_training_range)
     return pixels.map(scale, num_parallel_calls=tf.data.AUTOTUNE, deterministic=fixed_order)
@@ -126,10 +133,11 @@ def _reads_core_tfrecords(dataset: Any) -> bool:
             and type(dataset).load is TFRecordImageDataset.load)
 
 
-def _filled(cached: Any) -> Any:
-    """``cached`` after one pass to its end (which completes a ``tf.data`` cache)."""
-    for _ in cached.batch(4096):
-        pass
+def _filled(cached: Any, fill: bool) -> Any:
+    """``cached``, after one pass to its end (which completes a ``tf.data`` cache) if ``fill``."""
+    if fill:
+        for _ in cached.batch(4096):
+            pass
     return cached
 
 
