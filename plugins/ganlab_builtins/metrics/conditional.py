@@ -346,7 +346,7 @@ def fit_and_test(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, n
 def main(argv: Sequence[str] | None = None) -> int:
     """Child process: ``SETS.npz CLASSES EPOCHS SEED`` → one JSON line of accuracies."""
     path, classes, epochs, seed = argv if argv is not None else sys.argv[1:]
-    arrays = np.load(path)
+    arrays = np.load(path, allow_pickle=False)
     sets = {name: (arrays[f"{name}_x"], arrays[f"{name}_y"])
             for name in ("train", "test", "reference") if f"{name}_x" in arrays}
     try:
