@@ -72,11 +72,11 @@ def training_images(dataset: Any, *, fixed_order: bool, cache: bool | None,
             of float32 images.
         labelled: Yield ``(image, label)`` pairs (int32 class labels, for a
             class-conditional GAN) instead of bare images.
-        fill: Fill the cache now. ``None``: unless ``fixed_order``, because a
-            multi-worker run (which reads in fixed order) shards the records
-            by file after this call, and a cache filled before that would
-            hold every worker's shards; such runs then rebuild the cache each
-            epoch as before.
+        fill: Fill the cache now. ``None``: with a ``cache_file``, or unless
+            ``fixed_order``: a multi-worker run (which reads in fixed order)
+            shards the records by file after this call, and a cache filled
+            before that would hold every worker's shards; such runs rebuild an
+            in-memory cache each epoch as before.
         cache_file: Keep the cache in this file (a ``tf.data`` cache: files
             ``NAME.index`` and ``NAME.data-*``) instead of in memory, for data
             larger than the memory; see :func:`decoded_cache_file` for a name
@@ -89,7 +89,8 @@ def training_images(dataset: Any, *, fixed_order: bool, cache: bool | None,
         cache = dataset.num_examples() * height * width * channels * 4 <= AUTO_CACHE_BYTES
     if not cache:
         return _images(dataset, fixed_order=fixed_order, labelled=labelled)
-    fill = not fixed_order if fill is None else fill
+    if fill is None:  # a file cache left half-written would be locked for the next epoch
+        fill = cache_file is not None or not fixed_order
     if not _reads_core_tfrecords(dataset):
         images = _images(dataset, fixed_order=fixed_order, labelled=labelled)
         return _filled(images.cache("" if cache_file is None else str(cache_file)), fill)
