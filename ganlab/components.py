@@ -85,21 +85,37 @@ def build_architectures(experiment: Experiment, registry: Registry,
 def build_networks(experiment: Experiment, registry: Registry, g_arch: Any, d_arch: Any
                    ) -> tuple[Any, Any]:
     """``build_generator()`` and ``build_discriminator()``, errors blamed on their plugin."""
-    built = []
     settings = experiment.settings
-    for arch, role, block in ((g_arch, "generator", settings.generator_block),
-                              (d_arch, "discriminator", settings.discriminator_block)):
-        try:
-            built.append(getattr(arch, f"build_{role}")())
-        except GanlabError:
-            raise
-        except Exception as exc:
-            component = registry.resolve("architecture", block.name)
-            raise PluginError(
-                f"The architecture '{component.name}' from {component.provider} raised "
-                f"{type(exc).__name__}: {exc} in build_{role}(). Check its params; --debug "
-                "shows the traceback.") from exc
-    return built[0], built[1]
+    return (build_network(registry, g_arch, "generator", settings.generator_block.name),
+            build_network(registry, d_arch, "discriminator", settings.discriminator_block.name))
+
+
+def build_network(registry: Registry, architecture: Any, role: str, name: str,
+                  purpose: str = "") -> Any:
+    """``architecture.build_<role>()``; anything it raises is blamed on its plugin.
+
+    Args:
+        registry: Where the architecture ``name`` was resolved.
+        architecture: The architecture object.
+        role: ``generator`` or ``discriminator``.
+        name: The architecture's registered name (its experiment block's).
+        purpose: Words for the message, e.g. ``building the EMA generator``.
+
+    Raises:
+        PluginError: The builder raised something other than a ganlab error.
+
+    """
+    try:
+        return getattr(architecture, f"build_{role}")()
+    except GanlabError:
+        raise
+    except Exception as exc:
+        component = registry.resolve("architecture", name)
+        where = f" ({purpose}). " if purpose else ". Check its params; "
+        raise PluginError(
+            f"The architecture '{component.name}' from {component.provider} raised "
+            f"{type(exc).__name__}: {exc} in build_{role}(){where}--debug shows the "
+            "traceback.") from exc
 
 
 def build_loss(experiment: Experiment, registry: Registry) -> Any:

@@ -18,6 +18,7 @@ from ganlab.components import (
     build_architectures,
     build_dataset,
     build_loss,
+    build_network,
     build_networks,
     build_regularizers,
 )
@@ -29,7 +30,7 @@ from ganlab.engine.cluster import Cluster
 from ganlab.engine.ema import GeneratorEMA
 from ganlab.engine.strategy import make_strategy
 from ganlab.engine.trainer import GAN, GANTrainer
-from ganlab.errors import ConfigError, DataError, GanlabError, PluginError
+from ganlab.errors import ConfigError, DataError, PluginError
 from ganlab.experiment import Experiment
 from ganlab.latents import check_distribution
 from ganlab.registry import Registry
@@ -188,16 +189,8 @@ def build_ema(experiment: Experiment, registry: Registry, networks: Networks) ->
     settings = experiment.settings.train.ema
     assert settings is not None
     block = experiment.settings.generator_block
-    try:
-        shadow = networks.generator_architecture.build_generator()
-    except GanlabError:
-        raise
-    except Exception as exc:
-        component = registry.resolve("architecture", block.name)
-        raise PluginError(
-            f"The architecture '{component.name}' from {component.provider} raised "
-            f"{type(exc).__name__}: {exc} in build_generator() (building the EMA generator of "
-            "train.ema). --debug shows the traceback.") from exc
+    shadow = build_network(registry, networks.generator_architecture, "generator", block.name,
+                           "building the EMA generator of train.ema")
     try:
         return GeneratorEMA(shadow, networks.generator, decay=settings.decay,
                             start_step=settings.start_step)
