@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from ganlab.data import ImageExample, TFRecordImageDataset
 from ganlab.data.manifest import read_manifest
 from ganlab.errors import DataError
 
+from .child import run_json_child
 from .protocol import classifier_dir, protocol_path
 
 LOCK_NAME = ".training.lock"
@@ -116,20 +116,11 @@ def _training_lock(data_dir: Path) -> Iterator[None]:
 
 def _train_in_child(data_dir: Path) -> None:
     """Run :func:`main` in a child process; its progress goes to our standard error."""
-    # TensorFlow's start-up notices are filtered before it is imported, as in the CLI.
-    code = ("from ganlab.quiet import install; install(); "
-            f"from {__name__} import main; raise SystemExit(main())")
-    child = subprocess.run([sys.executable, "-c", code, str(data_dir)],
-                           stdout=subprocess.PIPE, text=True, check=False)
-    lines = child.stdout.strip().splitlines()
-    try:
-        outcome = json.loads(lines[-1]) if lines else {}
-    except json.JSONDecodeError:
-        outcome = {}
-    if child.returncode != 0 or not outcome.get("ok"):
-        raise DataError(outcome.get("error") or
+    outcome = run_json_child(__name__, [str(data_dir)])
+    if not outcome.ok:
+        raise DataError(outcome.answer.get("error") or
                         f"Training the domain classifier of {data_dir} failed (exit "
-                        f"{child.returncode}); run `ganlab train-classifier` for details.")
+                        f"{outcome.returncode}); run `ganlab train-classifier` for details.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

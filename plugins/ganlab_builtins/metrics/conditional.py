@@ -23,7 +23,6 @@ accuracy of the recipe trained on those real images.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -39,6 +38,7 @@ from ganlab.errors import ConfigError, DataError, TrainingError
 from ganlab.evaluation import EvaluationContext, MetricResult, latent_batches
 from ganlab.evaluation.bounds import check_sample_count
 from ganlab.evaluation.context import evenly_spaced, extract_probabilities
+from ganlab_builtins.classifier.child import run_json_child
 from ganlab_builtins.metrics.scorers import (
     _positive_int,
     _StreamedMetric,
@@ -282,22 +282,13 @@ def train_in_child(sets: dict[str, tuple[np.ndarray, np.ndarray]], classes: int,
         path = Path(scratch) / "sets.npz"
         np.savez(path, **{f"{name}_{part}": array for name, pair in sets.items()
                           for part, array in zip(("x", "y"), pair, strict=True)})
-        code = ("from ganlab.quiet import install; install(); "
-                f"from {__name__} import main; raise SystemExit(main())")
-        child = subprocess.run([sys.executable, "-c", code, str(path), str(classes),
-                                str(epochs), str(seed)], capture_output=True,
-                               text=True, check=False)
-    lines = child.stdout.strip().splitlines()
-    try:
-        outcome = json.loads(lines[-1]) if lines else {}
-    except json.JSONDecodeError:
-        outcome = {}
-    if child.returncode != 0 or not outcome.get("ok"):
-        tail = child.stderr.strip().splitlines()[-3:]
-        raise TrainingError(outcome.get("error") or
-                            f"Training the CAS classifier failed (exit {child.returncode}): "
-                            f"{' / '.join(tail) or 'no message'}.")
-    return outcome
+        outcome = run_json_child(__name__, [str(path), str(classes), str(epochs), str(seed)],
+                                 capture_stderr=True)
+    if not outcome.ok:
+        raise TrainingError(outcome.answer.get("error") or
+                            f"Training the CAS classifier failed (exit {outcome.returncode}): "
+                            f"{' / '.join(outcome.stderr_tail) or 'no message'}.")
+    return outcome.answer
 
 
 def fit_and_test(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
