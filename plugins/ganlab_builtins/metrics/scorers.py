@@ -305,20 +305,25 @@ class ClassifierScore(_StreamedMetric):
     def compute(self, generate: Any, dataset: Any, *,
                 context: EvaluationContext | None = None) -> MetricResult:
         """Classify the context's generated samples."""
-        context = self._context(context)
-        extractor = context.extractor(self.extractor, self.extractor_params)
-        probabilities = context.fake_probabilities(extractor, self.num_samples,
-                                                   batch_size=self.batch_size, seed=self.seed)
+        extractor, probabilities, protocol = self._classified(context)
         scores = classifier_score(probabilities, multi_label=bool(extractor.multi_label),
                                   threshold=self.threshold)
-        protocol = context.protocol(metric=self.name, extractor=extractor,
-                                    num_fake=len(probabilities), num_real=0, real_split="",
-                                    seed=self.seed)
         return MetricResult({"classifier_score": scores.score,
                              "confident_share": scores.confident_share}, protocol,
                             {"class_histogram": scores.histogram,
                              "label_names": [str(n) for n in extractor.label_names],
                              "classifier_calibration": calibration_of(extractor)})
+
+    def _classified(self, context: EvaluationContext | None) -> tuple[Any, Any, Any]:
+        """The extractor, the generated samples' class probabilities and their protocol."""
+        context = self._context(context)
+        extractor = context.extractor(self.extractor, self.extractor_params)
+        probabilities = context.fake_probabilities(extractor, self.num_samples,
+                                                   batch_size=self.batch_size, seed=self.seed)
+        protocol = context.protocol(metric=self.name, extractor=extractor,
+                                    num_fake=len(probabilities), num_real=0, real_split="",
+                                    seed=self.seed)
+        return extractor, probabilities, protocol
 
 
 @with_common_params
@@ -357,16 +362,10 @@ class InceptionScore(ClassifierScore):
     def compute(self, generate: Any, dataset: Any, *,
                 context: EvaluationContext | None = None) -> MetricResult:
         """Classify the context's generated samples and score them split by split."""
-        context = self._context(context)
-        extractor = context.extractor(self.extractor, self.extractor_params)
-        probabilities = context.fake_probabilities(extractor, self.num_samples,
-                                                   batch_size=self.batch_size, seed=self.seed)
+        extractor, probabilities, protocol = self._classified(context)
         mean, std, parts = split_classifier_scores(probabilities, self.splits)
         whole = classifier_score(probabilities, multi_label=bool(extractor.multi_label),
                                  threshold=self.threshold)
-        protocol = context.protocol(metric=self.name, extractor=extractor,
-                                    num_fake=len(probabilities), num_real=0, real_split="",
-                                    seed=self.seed)
         return MetricResult({"inception_score": mean, "inception_score_std": std}, protocol,
                             {"split_scores": parts, "splits": self.splits,
                              "confident_share": whole.confident_share})
